@@ -1,0 +1,104 @@
+/**
+ * Streamed decode: ffmpeg writes raw RGB24 frames to a pipe; frames are yielded one by one.
+ * The async iterator pulls, so a slow consumer pauses ffmpeg (memory bounded by the pipe).
+ */
+import type { Readable } from 'node:stream';
+import { ffmpeg, fpsModeArgs, resolveFfmpeg } from './ffmpeg.js';
+import type { RgbFrame } from './frame.js';
+import { rationalValue, type VideoInfo } from './probe.js';
+import { inputError, RestoreError } from '../errors.js';
+
+export interface DecodedFrame extends RgbFrame {
+  index: number;
+  /** Presentation time in seconds from the start of the stream. */
+  time: number;
+}
+
+export interface DecodeOptions {
+  /** Resize on decode (used by `degrade` and for thumbnails). */
+  size?: { width: number; height: number };
+  /** Resampling filter for `size`. */
+  scaleFlags?: 'bicubic' | 'lanczos' | 'area' | 'bilinear' | 'neighbor';
+  maxFrames?: number;
+  signal?: AbortSignal;
+  /** Fail when fewer frames than probed arrive (truncated or corrupt input). Default true. */
+  checkCount?: boolean;
+}
+
+function stderrTail(stderr: string | null | undefined): string {
+  const lines = (stderr ?? '')
+    .split(/\r?\n/)
+    .map((s) => s.trim())
+    .filter((s) => s && !/^(frame=|size=|video:|Stream mapping|Press \[q\]|\s*Metadata)/.test(s));
+  return lines.slice(-1)[0]?.slice(0, 200) ?? '';
+}
+
+export async function* decodeFrames(info: VideoInfo, opts: DecodeOptions = {}): AsyncGenerator<DecodedFrame> {
+  resolveFfmpeg();
+  const width = opts.size?.width ?? info.width;
+  const height = opts.size?.height ?? info.height;
+  const frameBytes = width * height * 3;
+  const flags = opts.scaleFlags ?? 'bicubic';
+  const scale = opts.size
+    ? `scale=${width}:${height}:flags=${flags}+accurate_rnd+full_chroma_int:in_color_matrix=auto`
+    : `scale=flags=accurate_rnd+full_chroma_int:in_color_matrix=auto`;
+  const fpsStr = `${info.fps.num}/${info.fps.den}`;
+  const outOpts = [
+    '-map', '0:v:0',
+    ...(info.vfr ? [...fpsModeArgs('cfr'), '-r', fpsStr] : fpsModeArgs('passthrough')),
+    '-vf', `${scale},format=rgb24`,
+    ...(opts.maxFrames ? ['-frames:v', String(opts.maxFrames)] : []),
+    '-an', '-sn',
+  ];
+
+  let failure: Error | undefined;
+  let done = false;
+  const cmd = ffmpeg(info.path)
+    .inputOptions(['-nostdin'])
+    .outputOptions(outOpts)
+    .format('rawvideo')
+    .on('error', (err: Error, _stdout: string | null, stderr: string | null) => {
+      if (!done) failure = new RestoreError('input', `${info.path}: decoding failed (${stderrTail(stderr) || err.message})`);
+    })
+    .on('end', () => {
+      done = true;
+    });
+  const stream = cmd.pipe() as Readable;
+  const onAbort = () => cmd.kill('SIGKILL');
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const fpsV = rationalValue(info.fps);
+  let index = 0;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      while (pendingBytes >= frameBytes) {
+        const all = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
+        const data = new Uint8Array(frameBytes);
+        data.set(all.subarray(0, frameBytes));
+        const rest = all.subarray(frameBytes);
+        pending = rest.length ? [Buffer.from(rest)] : [];
+        pendingBytes = rest.length;
+        yield { width, height, data, index, time: index / fpsV };
+        index++;
+        if (opts.maxFrames && index >= opts.maxFrames) return;
+      }
+    }
+    // The 'error' event may land just after the stream ends.
+    await new Promise((r) => setImmediate(r));
+    if (failure && !opts.signal?.aborted) throw failure;
+    if (opts.signal?.aborted) return;
+    if (index === 0) throw inputError(`${info.path}: no frame could be decoded`, 'the file is corrupt or truncated');
+    const expected = opts.maxFrames ? Math.min(opts.maxFrames, info.frameCount) : info.frameCount;
+    if ((opts.checkCount ?? true) && info.frameCountExact && index < expected - Math.max(2, Math.round(expected * 0.02))) {
+      throw inputError(`${info.path}: truncated or corrupt: decoded ${index} of ${expected} frames`);
+    }
+  } finally {
+    done = true;
+    opts.signal?.removeEventListener('abort', onAbort);
+    if (!stream.readableEnded) cmd.kill('SIGKILL');
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * Streamed encode: raw RGB24 frames go into ffmpeg's stdin, H.264 (yuv420p) comes out into a
+ * hidden temp file next to the destination, renamed over it only when ffmpeg finished cleanly.
+ * The source's audio streams are muxed unchanged when the container allows it.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs, constants as fsc } from 'node:fs';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { ffmpeg, resolveFfmpeg } from './ffmpeg.js';
+import type { RgbFrame } from './frame.js';
+import type { Rational, VideoInfo } from './probe.js';
+import { outputError, RestoreError } from '../errors.js';
+
+export interface EncodeOptions {
+  out: string;
+  width: number;
+  height: number;
+  fps: Rational;
+  crf?: number;
+  preset?: string;
+  /** Mux the audio streams of this source. */
+  audioFrom?: VideoInfo;
+  sar?: Rational;
+  signal?: AbortSignal;
+}
+
+/** Audio codecs an MP4/MOV can carry as they are; others are transcoded to AAC. */
+const MP4_AUDIO = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac']);
+
+/** Temp sibling of `dest` that keeps its extension (ffmpeg picks the muxer from it). */
+export function tempSibling(dest: string): string {
+  const ext = path.extname(dest);
+  const base = path.basename(dest, ext);
+  return path.join(path.dirname(dest), `.${base}.partial-${process.pid}-${randomBytes(3).toString('hex')}${ext}`);
+}
+
+/** Fail early, with one line, when `dest`'s folder cannot take a new file. */
+export async function ensureWritableDir(dir: string): Promise<void> {
+  try {
+    await fs.mkdir(dir, { recursive: true });
+    await fs.access(dir, fsc.W_OK);
+  } catch (e: any) {
+    throw outputError(`cannot write to ${dir} (${e?.code ?? e?.message ?? e})`, 'choose another output location');
+  }
+}
+
+/** Write a file atomically: temp sibling, then rename. */
+export async function writeFileAtomic(dest: string, data: string | Uint8Array): Promise<void> {
+  const tmp = tempSibling(dest);
+  try {
+    await fs.writeFile(tmp, data);
+    await fs.rename(tmp, dest);
+  } catch (e: any) {
+    await fs.rm(tmp, { force: true });
+    throw outputError(`cannot write ${dest} (${e?.code ?? e?.message ?? e})`);
+  }
+}
+
+export class VideoEncoder {
+  readonly tmpPath: string;
+  private readonly input = new PassThrough({ highWaterMark: 1 << 22 });
+  private readonly finished: Promise<void>;
+  private cmd: ReturnType<typeof ffmpeg>;
+  private frames = 0;
+  private closed = false;
+  private failure?: Error;
+
+  private constructor(readonly opts: EncodeOptions) {
+    resolveFfmpeg();
+    this.tmpPath = tempSibling(opts.out);
+    const { width, height, fps } = opts;
+    const ext = path.extname(opts.out).toLowerCase();
+    const vf = [
+      'scale=out_color_matrix=bt709:out_range=tv:flags=accurate_rnd+full_chroma_int',
+      // yuv420p needs even sizes: pad odd ones by one replicated-edge-free row/column.
+      ...(width % 2 || height % 2 ? ['pad=ceil(iw/2)*2:ceil(ih/2)*2'] : []),
+      ...(opts.sar && (opts.sar.num !== 1 || opts.sar.den !== 1) ? [`setsar=${opts.sar.num}/${opts.sar.den}`] : []),
+      'format=yuv420p',
+    ];
+    const audio = opts.audioFrom?.audio ?? [];
+    const canCopy = ext === '.mkv' || audio.every((a) => MP4_AUDIO.has(a.codec));
+    let cmd = ffmpeg()
+      .input(this.input)
+      .inputOptions(['-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-framerate', `${fps.num}/${fps.den}`]);
+    if (opts.audioFrom && audio.length) cmd = cmd.input(opts.audioFrom.path);
+    cmd = cmd.outputOptions([
+      '-map', '0:v:0',
+      ...(opts.audioFrom && audio.length ? ['-map', '1:a?', ...(canCopy ? ['-c:a', 'copy'] : ['-c:a', 'aac', '-b:a', '192k'])] : ['-an']),
+      '-vf', vf.join(','),
+      '-c:v', 'libx264',
+      '-preset', opts.preset ?? 'medium',
+      '-crf', String(opts.crf ?? 18),
+      '-colorspace', 'bt709', '-color_primaries', 'bt709', '-color_trc', 'bt709', '-color_range', 'tv',
+      ...(ext === '.mp4' || ext === '.mov' ? ['-movflags', '+faststart'] : []),
+      '-r', `${fps.num}/${fps.den}`,
+    ]);
+    this.cmd = cmd;
+    this.finished = new Promise<void>((resolve, reject) => {
+      cmd
+        .on('error', (err: Error, _o: string | null, stderr: string | null) => {
+          const tail = (stderr ?? '').trim().split(/\r?\n/).slice(-1)[0] ?? '';
+          this.failure = outputError(`encoding ${opts.out} failed (${tail || err.message})`);
+          reject(this.failure);
+        })
+        .on('end', () => resolve());
+    });
+    this.finished.catch(() => undefined);
+    cmd.save(this.tmpPath);
+    opts.signal?.addEventListener('abort', () => void this.abort(), { once: true });
+  }
+
+  static async open(opts: EncodeOptions): Promise<VideoEncoder> {
+    await ensureWritableDir(path.dirname(path.resolve(opts.out)));
+    return new VideoEncoder(opts);
+  }
+
+  get frameCount(): number {
+    return this.frames;
+  }
+
+  async write(f: RgbFrame): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.closed) throw new RestoreError('internal', 'write after close');
+    if (f.width !== this.opts.width || f.height !== this.opts.height) {
+      throw new RestoreError('internal', `frame ${f.width}x${f.height} does not match encoder ${this.opts.width}x${this.opts.height}`);
+    }
+    this.frames++;
+    if (!this.input.write(f.data)) {
+      await new Promise<void>((resolve, reject) => {
+        const onDrain = () => { cleanup(); resolve(); };
+        const onFail = () => { cleanup(); reject(this.failure ?? new Error('encoder closed')); };
+        const cleanup = () => { this.input.off('drain', onDrain); this.finished.then(undefined, () => undefined); };
+        this.input.once('drain', onDrain);
+        this.finished.catch(onFail);
+      });
+    }
+  }
+
+  /** Close the stream, wait for ffmpeg, then move the temp file over the destination. */
+  async finish(): Promise<{ path: string; frames: number }> {
+    this.closed = true;
+    this.input.end();
+    try {
+      await this.finished;
+      await fs.rename(this.tmpPath, this.opts.out);
+    } catch (e) {
+      await fs.rm(this.tmpPath, { force: true });
+      throw e instanceof RestoreError ? e : outputError(`cannot write ${this.opts.out} (${(e as Error).message})`);
+    }
+    return { path: this.opts.out, frames: this.frames };
+  }
+
+  /** Stop ffmpeg and remove the temp file; the destination is left as it was. */
+  async abort(): Promise<void> {
+    if (this.closed && !this.failure) {
+      /* finishing: still remove the temp file below */
+    }
+    this.closed = true;
+    try {
+      this.cmd.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+    this.input.destroy();
+    await this.finished.catch(() => undefined);
+    await fs.rm(this.tmpPath, { force: true });
+  }
+}

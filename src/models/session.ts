@@ -1,0 +1,119 @@
+/**
+ * ONNX Runtime sessions: created lazily, cached per file and device, CUDA first when asked
+ * for (or 'auto' and available), CPU otherwise, with one log line saying which ran.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { modelError } from '../errors.js';
+
+export type DeviceRequest = 'auto' | 'cpu' | 'cuda';
+export interface LoadedSession {
+  session: ort.InferenceSession;
+  /** The execution provider that actually runs this session. */
+  provider: 'cuda' | 'cpu';
+  source: string;
+}
+
+const cache = new Map<string, Promise<LoadedSession>>();
+let cudaUnavailable: string | undefined;
+
+export interface SessionOptions {
+  device?: DeviceRequest;
+  /** intra-op threads; default: ONNX Runtime's choice (all cores). */
+  threads?: number;
+  log?: (msg: string) => void;
+  /** Cache key for in-memory models (default: none, not cached). */
+  key?: string;
+}
+
+/** Whether onnxruntime-node's CUDA provider library is installed (see README "GPU"). */
+export function cudaProviderInstalled(): boolean {
+  try {
+    const pkg = path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+    const bin = path.join(pkg, 'bin');
+    for (const napi of readdirSync(bin)) {
+      if (existsSync(path.join(bin, napi, process.platform, process.arch, 'libonnxruntime_providers_cuda.so'))) return true;
+    }
+  } catch {
+    /* not installed */
+  }
+  return false;
+}
+
+export function ortBackends(): string[] {
+  try {
+    return (ort as any).listSupportedBackends?.().map((b: any) => b.name) ?? [];
+  } catch {
+    return [];
+  }
+}
+
+async function create(src: string | Uint8Array, opts: SessionOptions, label: string): Promise<LoadedSession> {
+  const want = opts.device ?? 'auto';
+  const base: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+  };
+  const tryCreate = (eps: string[]) =>
+    typeof src === 'string'
+      ? ort.InferenceSession.create(src, { ...base, executionProviders: eps as any })
+      : ort.InferenceSession.create(src, { ...base, executionProviders: eps as any });
+  if (want === 'auto' && !cudaUnavailable && !cudaProviderInstalled()) {
+    cudaUnavailable = 'the CUDA execution provider of onnxruntime-node is not installed';
+  }
+  if (want !== 'cpu' && !cudaUnavailable) {
+    try {
+      const session = await tryCreate(['cuda']);
+      opts.log?.(`${label}: running on CUDA`);
+      return { session, provider: 'cuda', source: label };
+    } catch (e) {
+      cudaUnavailable = (e as Error).message.split('\n')[0].slice(0, 160);
+      if (want === 'cuda') {
+        throw modelError(`${label}: CUDA requested but not available (${cudaUnavailable})`, 'install the CUDA build of onnxruntime-node: see README "GPU"');
+      }
+    }
+  } else if (want === 'cuda') {
+    throw modelError(`${label}: CUDA requested but not available (${cudaUnavailable})`, 'see README "GPU"');
+  }
+  try {
+    const session = await tryCreate(['cpu']);
+    opts.log?.(`${label}: running on CPU`);
+    return { session, provider: 'cpu', source: label };
+  } catch (e) {
+    throw modelError(`${label}: not a loadable ONNX model (${(e as Error).message.split('\n')[0].slice(0, 200)})`);
+  }
+}
+
+/** Load (or reuse) a session for a model file or in-memory model bytes. */
+export function loadSession(src: string | Uint8Array, opts: SessionOptions = {}): Promise<LoadedSession> {
+  const label = typeof src === 'string' ? src : opts.key ?? 'in-memory model';
+  const key = typeof src === 'string' || opts.key ? `${label}|${opts.device ?? 'auto'}|${opts.threads ?? 0}` : undefined;
+  if (key && cache.has(key)) return cache.get(key)!;
+  const p = create(src, opts, label);
+  if (key) {
+    cache.set(key, p);
+    p.catch(() => cache.delete(key));
+  }
+  return p;
+}
+
+/** Whether a CUDA session could be created (the answer is remembered). */
+export function cudaFailure(): string | undefined {
+  return cudaUnavailable;
+}
+
+export async function releaseSessions(): Promise<void> {
+  const all = [...cache.values()];
+  cache.clear();
+  for (const p of all) {
+    try {
+      await (await p).session.release();
+    } catch {
+      /* ignore */
+    }
+  }
+}
+
+export { ort };

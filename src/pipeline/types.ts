@@ -1,0 +1,81 @@
+/**
+ * The stage interface. A stage transforms the ordered frame stream; per-frame stages use
+ * `perFrameStage`, stages that need neighbouring frames buffer what they need themselves.
+ */
+import type { Mask, RgbFrame } from '../media/frame.js';
+import type { VideoInfo } from '../media/probe.js';
+import type { Face } from '../faces/types.js';
+import type { Logger } from './log.js';
+
+export interface FrameItem {
+  index: number;
+  /** Presentation time, seconds. */
+  time: number;
+  /** The working image; stages replace it. */
+  frame: RgbFrame;
+  /** The decoded input frame, never modified (before/after thumbnails, metrics). */
+  input: RgbFrame;
+  /** Hole mask at the input size (255 = hole), when a mask source was given. */
+  mask?: Mask;
+  /** Faces found in `frame` (set by the faces stage, in `frame`'s pixel coordinates). */
+  faces?: Face[];
+  /** Per-frame numbers stages want in the report (identity similarity, ...). */
+  values?: Record<string, number>;
+}
+
+export interface StageReport {
+  name: string;
+  /** The backend that actually ran (e.g. 'lanczos', 'rdn-medium-x4'), or 'none'. */
+  backend: string;
+  ran: boolean;
+  /** Why it did not run, or why this backend was chosen. */
+  reason?: string;
+  frames: number;
+  ms: number;
+  msPerFrame: number;
+  details?: Record<string, unknown>;
+}
+
+export interface RunContext {
+  signal: AbortSignal;
+  device: 'cpu' | 'cuda';
+  log: Logger;
+  video: VideoInfo;
+  options: RestoreOptions;
+  reportDir: string;
+}
+
+export interface Stage {
+  readonly name: string;
+  readonly backend: string;
+  /** Transform the stream; frames must come out in order, each exactly once. */
+  run(input: AsyncIterable<FrameItem>, ctx: RunContext): AsyncIterable<FrameItem>;
+  report(): StageReport;
+  close?(): Promise<void>;
+}
+
+export interface RestoreOptions {
+  input: string;
+  out: string;
+  reportDir: string;
+  identity?: string[];
+  reference?: string;
+  /** Mask image or video path (white = hole), or 'auto'. */
+  mask?: string;
+  maskDilate?: number;
+  /** Upscale factor, or a target size. */
+  scale?: number;
+  size?: { width: number; height: number };
+  crf: number;
+  preset: string;
+  device: 'auto' | 'cpu' | 'cuda';
+  /** Backend per stage: a name, 'auto' (best available) or 'none'. */
+  backends: Partial<Record<string, string>>;
+  concurrency: number;
+  maxFrames?: number;
+  /** Number of before/after thumbnails in the report. */
+  thumbnails: number;
+  json: boolean;
+  quiet: boolean;
+  progress: boolean;
+}

@@ -1,0 +1,52 @@
+/** What a single run writes: report.json holds a RunReport; frames.csv and report.html derive from it. */
+import type { FrameMetrics, MetricsSummary } from '../metrics/types.js';
+import type { StageReport } from '../pipeline/types.js';
+
+export interface VideoSummary {
+  path: string;
+  width: number;
+  height: number;
+  fps: string;
+  frames: number;
+  duration?: number;
+  rotation?: number;
+  vfr?: boolean;
+  audioStreams?: number;
+}
+
+export interface Thumbnail {
+  index: number;
+  /** File names relative to the report directory (JPEG). */
+  input?: string;
+  output: string;
+  reference?: string;
+}
+
+export interface RunReport {
+  tool: { name: 'restore'; version: string };
+  createdAt: string;
+  input: VideoSummary;
+  output: VideoSummary;
+  reference?: VideoSummary;
+  mask?: { source: string; coverage?: number; file?: string };
+  identity?: string[];
+  settings: Record<string, unknown>;
+  device: string;
+  stages: StageReport[];
+  timing: { wallMs: number; fps: number; peakRssMb: number };
+  /**
+   * Scores against the reference. `after` = the restored output; `before` = the input
+   * resized to the reference size with bicubic (what a plain upscale would give).
+   */
+  metrics?: {
+    after: MetricsSummary;
+    before?: MetricsSummary;
+    perFrame: { index: number; after: FrameMetrics; before?: FrameMetrics }[];
+  };
+  /** Why metrics were not computed, when they were not. */
+  metricsSkipped?: string;
+  /** Per-frame numbers stages published (FrameItem.values), by frame index. */
+  perFrameValues?: { index: number; values: Record<string, number> }[];
+  notes: string[];
+  thumbnails: Thumbnail[];
+}
