@@ -2,7 +2,7 @@
  * ONNX Runtime sessions: created lazily, cached per file and device, CUDA first when asked
  * for (or 'auto' and available), CPU otherwise, with one log line saying which ran.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -26,6 +26,11 @@ export interface SessionOptions {
   log?: (msg: string) => void;
   /** Cache key for in-memory models (default: none, not cached). */
   key?: string;
+  /**
+   * Extra cache key part for files (e.g. size and mtime), so a file replaced on disk gets a
+   * new session. Default: the file's size and mtime.
+   */
+  cacheTag?: string;
 }
 
 /** Whether onnxruntime-node's CUDA provider library is installed (see README "GPU"). */
@@ -89,7 +94,16 @@ async function create(src: string | Uint8Array, opts: SessionOptions, label: str
 /** Load (or reuse) a session for a model file or in-memory model bytes. */
 export function loadSession(src: string | Uint8Array, opts: SessionOptions = {}): Promise<LoadedSession> {
   const label = typeof src === 'string' ? src : opts.key ?? 'in-memory model';
-  const key = typeof src === 'string' || opts.key ? `${label}|${opts.device ?? 'auto'}|${opts.threads ?? 0}` : undefined;
+  let tag = opts.cacheTag ?? '';
+  if (typeof src === 'string' && opts.cacheTag === undefined) {
+    try {
+      const st = statSync(src);
+      tag = `${st.size}:${st.mtimeMs}`;
+    } catch {
+      /* missing file: create() reports it */
+    }
+  }
+  const key = typeof src === 'string' || opts.key ? `${label}|${opts.device ?? 'auto'}|${opts.threads ?? 0}|${tag}` : undefined;
   if (key && cache.has(key)) return cache.get(key)!;
   const p = create(src, opts, label);
   if (key) {

@@ -1,0 +1,152 @@
+/**
+ * The model manifest (models/onnx/models.json): one entry per model with its file, hash,
+ * published URLs, where it comes from (user-supplied or converted from an npm package) and
+ * its contract (tensor names/roles, shapes, dtypes, layout, colour order, value range, crop
+ * size, alignment template, tiling). Contracts are data; src/models/contract.ts checks them
+ * against a file's real inputs and outputs.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { usageError } from '../errors.js';
+import { packageRoot } from './paths.js';
+
+export type ModelTask =
+  | 'face-restore'
+  | 'upscale'
+  | 'inpaint'
+  | 'face-swap'
+  | 'identity-convert'
+  | 'face-embed'
+  | 'face-detect'
+  | 'face-landmarks';
+
+export type TensorDtype = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
+
+/** number = must equal the file's number (when the file states one); string or null = any. */
+export type DimSpec = number | string | null;
+
+export interface TensorSpec {
+  /** What the tensor is for: 'image', 'target', 'source', 'mask', 'latent', 'weight', 'embedding', ... */
+  role: string;
+  /** Exact tensor name (or accepted names). Absent: bound by rank/position among unnamed tensors. */
+  name?: string | string[];
+  /** Expected shape; null = rank not fixed by the contract. */
+  dims: DimSpec[] | null;
+  dtype: TensorDtype;
+  /** May be missing from the file (fed only when present), e.g. GPEN's `weight`. */
+  optional?: boolean;
+  layout?: 'NCHW' | 'NHWC';
+  color?: 'RGB' | 'BGR';
+  /** Value range of an image tensor, or 'imagenet' ((x/255 - mean)/std). */
+  range?: [number, number] | 'imagenet';
+  mean?: number[];
+  std?: number[];
+  /** Mask polarity: which value marks a hole. */
+  polarity?: 'hole=1' | 'keep=1';
+  /** Embedding normalization the model expects. */
+  normalize?: string;
+  /** Default value fed to a scalar extra input (e.g. CodeFormer fidelity weight). */
+  value?: number;
+  note?: string;
+}
+
+export interface TilingSpec {
+  /** Tile edge in input pixels. */
+  tile: number;
+  /** Overlap margin in input pixels dropped from each interior tile edge. */
+  overlap: number;
+  /** Input H and W must be a multiple of this (pad, then crop the output back). */
+  multiple: number;
+  pad: 'reflect' | 'replicate' | 'zero';
+  /** Exports that only run at their export size: every tile is fed at exactly `tile`. */
+  staticExportSize?: boolean;
+}
+
+export interface Contract {
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  /** Square crop size of face models. */
+  crop?: number;
+  /** Alignment template name (src/faces/align.ts TEMPLATES). */
+  template?: string;
+  /** Upscale factor of super-resolution models. */
+  scale?: number;
+  tiling?: TilingSpec;
+  /** Default blend of restored with original (face restoration). */
+  blend?: number;
+  /** Input sizes must be a multiple of this (inpainting). */
+  multiple?: number;
+  /** Identity-swap source: which embedder and converter feed it. */
+  identity?: { embedder?: string; converter?: string; emap?: string; note?: string };
+}
+
+export type ModelSource =
+  | { kind: 'user'; how: string }
+  | {
+      kind: 'npm';
+      package: string;
+      /** File inside the package (model.json, .tflite, packed asset). */
+      path: string;
+      member?: string;
+      /** Which converter turns it into ONNX: 'tfjs-layers' (src/models/tfjs-layers.ts), 'tflite' (src/models/tflite). */
+      converter: string;
+      sha256?: string;
+      sha256Of?: string;
+    };
+
+export interface ModelEntry {
+  name: string;
+  task: ModelTask;
+  family: string;
+  /** File name in modelsDir(). Embedded models are cached as <stem>.<source hash>.onnx. */
+  file: string;
+  size: number | null;
+  sha256: string | null;
+  urls: string[];
+  license?: string;
+  source: ModelSource;
+  /** A published fp16 variant, used with --fp16 where present. */
+  fp16?: { file: string; urls?: string[] };
+  contract: Contract;
+}
+
+interface ManifestFile {
+  version: number;
+  models: ModelEntry[];
+}
+
+export function manifestPath(): string {
+  return path.join(packageRoot, 'models', 'onnx', 'models.json');
+}
+
+let cached: ModelEntry[] | undefined;
+
+/** All manifest entries (read once). */
+export function loadManifest(): ModelEntry[] {
+  if (!cached) {
+    const doc = JSON.parse(readFileSync(manifestPath(), 'utf8')) as ManifestFile;
+    cached = doc.models;
+  }
+  return cached;
+}
+
+export function isEmbedded(e: ModelEntry): e is ModelEntry & { source: Extract<ModelSource, { kind: 'npm' }> } {
+  return e.source.kind === 'npm';
+}
+
+/** The manifest entry called `name`; a usage error listing the known names otherwise. */
+export function getEntry(name: string): ModelEntry {
+  const all = loadManifest();
+  const e = all.find((m) => m.name === name) ?? all.find((m) => m.name.toLowerCase() === name.toLowerCase());
+  if (e) return e;
+  const near = all.filter((m) => m.name.includes(name) || name.includes(m.family)).map((m) => m.name);
+  throw usageError(
+    `unknown model '${name}'`,
+    near.length ? `did you mean ${near.slice(0, 5).join(', ')}? ('restore models list' shows all)` : `'restore models list' shows the known models`,
+  );
+}
+
+/** Entries of one task, in manifest order (which is also preference order). */
+export function entriesFor(task: ModelTask): ModelEntry[] {
+  return loadManifest().filter((m) => m.task === task);
+}
