@@ -2,8 +2,9 @@
  * ffprobe wrapper: everything the pipeline needs to know about a video before decoding,
  * with input problems turned into one clear RestoreError.
  */
+import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import { ffmpeg, resolveFfmpeg } from './ffmpeg.js';
+import { resolveFfmpeg } from './ffmpeg.js';
 import { inputError } from '../errors.js';
 
 export interface Rational {
@@ -77,9 +78,18 @@ interface ProbeStream {
   disposition?: { attached_pic?: number };
 }
 
+/** ffprobe with JSON output (fluent-ffmpeg's ffprobe() parses text and drops side data and packets). */
 function ffprobeJson(file: string, args: string[]): Promise<any> {
+  const { ffprobe } = resolveFfmpeg();
   return new Promise((resolve, reject) => {
-    ffmpeg.ffprobe(file, args, (err: Error | null, data: unknown) => (err ? reject(err) : resolve(data)));
+    execFile(ffprobe, ['-v', 'error', '-of', 'json', ...args, '--', file], { maxBuffer: 1 << 28 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(String(stderr || err.message)));
+      try {
+        resolve(JSON.parse(stdout));
+      } catch (e) {
+        reject(e);
+      }
+    });
   });
 }
 
@@ -116,7 +126,7 @@ export async function probeVideo(file: string): Promise<VideoInfo> {
   }
   let data: any;
   try {
-    data = await ffprobeJson(file, []);
+    data = await ffprobeJson(file, ['-show_streams', '-show_format']);
   } catch (e: any) {
     const why = lastMeaningfulLine(String(e?.message ?? e));
     throw inputError(`${file}: not a readable video (${why || 'ffprobe failed'})`, 'check that the file is a complete video');
@@ -137,6 +147,10 @@ export async function probeVideo(file: string): Promise<VideoInfo> {
     pts = [];
   }
   pts.sort((a, b) => a - b);
+  const indexed = Number(v.nb_frames ?? 0);
+  if (indexed > 0 && pts.length > 0 && pts.length < indexed - Math.max(2, Math.round(indexed * 0.02))) {
+    throw inputError(`${file}: truncated or corrupt: the index lists ${indexed} frames but only ${pts.length} are present`);
+  }
 
   const rFps = parseRational(v.r_frame_rate);
   const aFps = parseRational(v.avg_frame_rate);

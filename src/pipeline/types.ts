@@ -59,6 +59,8 @@ export interface RestoreOptions {
   out: string;
   reportDir: string;
   identity?: string[];
+  /** Which face of the identity photo when it shows several (0 = largest). */
+  identityFace?: number;
   reference?: string;
   /** Mask image or video path (white = hole), or 'auto'. */
   mask?: string;
