@@ -1,0 +1,242 @@
+/**
+ * The super-resolution stage (`upscale`). Backends:
+ * - `rdn` (default; embedded): RDN weights from @upscalerjs/esrgan-medium converted to ONNX on
+ *   first use (`rdn-slim`: the smaller @upscalerjs/esrgan-slim weights);
+ * - `swinir`, `swin2sr`, `realesrgan`: user-supplied ONNX files (models/onnx, see the manifest);
+ * - `lanczos`: the classical fallback (sharp's Lanczos-3), named as such in the report.
+ * The model runs at its scale (the smallest listed scale that reaches the target, else the
+ * largest), tiled with mirrored overlap; the result is resized to the exact target with Lanczos
+ * when the target is not that multiple.
+ */
+import sharp from 'sharp';
+import { usageError } from '../../errors.js';
+import type { RgbFrame } from '../../media/frame.js';
+import type { Logger } from '../../pipeline/log.js';
+import { perFrameStage, skippedStage } from '../../pipeline/stage.js';
+import type { RestoreOptions, Stage } from '../../pipeline/types.js';
+import type { ModelEntry, TilingSpec } from '../../models/manifest.js';
+import { entriesFor } from '../../models/manifest.js';
+import { installedModels, modelStatus, openModel, type OpenedModel } from '../../models/registry.js';
+import type { DeviceRequest } from '../../models/session.js';
+import { ort } from '../../models/session.js';
+import { runTiled, tileCount, type TileModel, type TileOptions } from './tiling.js';
+
+export { runTiled, runTiledFloat, planAxis, mirror, tileCount } from './tiling.js';
+export type { TileModel, TileOptions } from './tiling.js';
+
+export interface Size {
+  width: number;
+  height: number;
+}
+
+export interface UpscaleContext {
+  device: DeviceRequest;
+  log?: Logger;
+  /** Exact output size; undefined = input x opts.scale (or no upscaling when neither is set). */
+  targetSize: Size | undefined;
+  inputSize: Size;
+  /** intra-op threads for the model session. */
+  threads?: number;
+}
+
+/** Backend names the stage accepts (`--upscale-backend` / options.backends.upscale). */
+export const UPSCALE_BACKENDS = ['auto', 'rdn', 'rdn-slim', 'swinir', 'swin2sr', 'realesrgan', 'lanczos', 'none'] as const;
+
+/** Resize packed RGB with sharp's Lanczos-3 (the classical fallback and the exact-size finisher). */
+export async function lanczosResize(frame: RgbFrame, width: number, height: number): Promise<RgbFrame> {
+  if (frame.width === width && frame.height === height) return frame;
+  const { data, info } = await sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 3 } })
+    .resize(width, height, { kernel: 'lanczos3', fit: 'fill' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+}
+
+/** A TileModel over an opened SR model (input/output by contract role 'image'). */
+export function tileModelOf(m: OpenedModel): TileModel {
+  const c = m.entry.contract;
+  const inSpec = m.inputs.image;
+  const outSpec = m.outputs.image;
+  const range = (r: unknown): [number, number] => (Array.isArray(r) ? (r as [number, number]) : [0, 1]);
+  return {
+    scale: c.scale ?? 1,
+    inRange: range(inSpec.spec.range),
+    outRange: range(outSpec.spec.range),
+    async run(data, h, w) {
+      const feeds: Record<string, ort.Tensor> = { [inSpec.name]: new ort.Tensor('float32', data, [1, 3, h, w]) };
+      const res = await m.session.run(feeds, [outSpec.name]);
+      const t = res[outSpec.name];
+      const out = t.data as Float32Array;
+      t.dispose?.();
+      return out;
+    },
+  };
+}
+
+export function tileOptionsOf(t: TilingSpec | undefined, override?: Partial<TileOptions>): TileOptions {
+  return {
+    tile: override?.tile ?? t?.tile ?? 128,
+    overlap: override?.overlap ?? t?.overlap ?? 16,
+    multiple: override?.multiple ?? t?.multiple ?? 1,
+    staticSize: override?.staticSize ?? t?.staticExportSize ?? false,
+  };
+}
+
+/** Family/size of the models a backend name selects, in preference order. */
+function candidates(backend: string): ModelEntry[] {
+  const ups = entriesFor('upscale');
+  switch (backend) {
+    case 'rdn':
+      return ups.filter((e) => e.name.startsWith('rdn_medium_'));
+    case 'rdn-slim':
+      return ups.filter((e) => e.name.startsWith('rdn_slim_'));
+    case 'swinir':
+      return ups.filter((e) => e.name === 'swinir_x4');
+    case 'swin2sr':
+      return ups.filter((e) => e.name === 'swin2sr_x4');
+    case 'realesrgan':
+      return ups.filter((e) => e.family === 'realesrgan');
+    default:
+      return [];
+  }
+}
+
+/** The model of a backend whose scale reaches `factor` with the least excess (else the largest). */
+export function pickScale(entries: ModelEntry[], factor: number): ModelEntry | undefined {
+  const sorted = [...entries].sort((a, b) => (a.contract.scale ?? 1) - (b.contract.scale ?? 1));
+  return sorted.find((e) => (e.contract.scale ?? 1) >= factor - 1e-6) ?? sorted[sorted.length - 1];
+}
+
+export interface UpscaleChoice {
+  backend: string;
+  entry?: ModelEntry;
+  reason: string;
+}
+
+/** Decide which backend runs for `requested` (a name or 'auto'). */
+export async function chooseUpscaleBackend(requested: string, factor: number): Promise<UpscaleChoice> {
+  if (requested === 'lanczos') return { backend: 'lanczos', reason: 'lanczos requested (classical fallback)' };
+  if (requested !== 'auto') {
+    if (!(UPSCALE_BACKENDS as readonly string[]).includes(requested)) {
+      throw usageError(`unknown upscale backend '${requested}'`, `use one of ${UPSCALE_BACKENDS.join(', ')}`);
+    }
+    const list = candidates(requested);
+    const usable = list.filter((e) => ['installed', 'embedded'].includes(modelStatus(e).state));
+    const entry = pickScale(usable, factor);
+    if (!entry) {
+      const st = list.map(modelStatus)[0];
+      throw usageError(`upscale backend '${requested}' has no model installed`, st?.note ?? 'see restore models list');
+    }
+    return { backend: requested, entry, reason: `${requested} requested` };
+  }
+  // auto: a user-supplied model when installed, then the embedded RDN, then Lanczos
+  const installed = await installedModels('upscale');
+  const user = installed.filter((m) => !m.embedded).map((m) => m.entry);
+  for (const fam of ['swinir', 'swin2sr', 'realesrgan']) {
+    const entry = pickScale(user.filter((e) => candidates(fam).includes(e)), factor);
+    if (entry) return { backend: fam, entry, reason: `auto: ${entry.name} is installed` };
+  }
+  const rdn = pickScale(installed.filter((m) => m.entry.name.startsWith('rdn_medium_')).map((m) => m.entry), factor);
+  if (rdn) return { backend: 'rdn', entry: rdn, reason: 'auto: no user super-resolution model installed; embedded RDN (esrgan-medium)' };
+  return { backend: 'lanczos', reason: 'auto: no super-resolution model available; Lanczos fallback' };
+}
+
+/** What the stage (and `npm run bench`) runs per frame: upscale one frame to the target size. */
+export interface Upscaler {
+  backend: string;
+  /** e.g. 'rdn_medium_x4 (tiled 128/16, 9 tiles) + lanczos to 1280x720' */
+  label: string;
+  entry?: ModelEntry;
+  provider?: string;
+  tile?: TileOptions;
+  upscale(frame: RgbFrame, signal?: AbortSignal): Promise<RgbFrame>;
+  close(): Promise<void>;
+}
+
+/** Build an upscaler for a backend choice and a target size (bench calls this directly). */
+export async function createUpscaler(
+  choice: UpscaleChoice,
+  target: Size,
+  opts: { device?: DeviceRequest; log?: Logger; threads?: number; tile?: Partial<TileOptions> } = {},
+): Promise<Upscaler> {
+  if (choice.backend === 'lanczos' || !choice.entry) {
+    return {
+      backend: 'lanczos',
+      label: `lanczos3 to ${target.width}x${target.height} (fallback)`,
+      upscale: (f) => lanczosResize(f, target.width, target.height),
+      close: async () => undefined,
+    };
+  }
+  const m = await openModel(choice.entry, { device: opts.device ?? 'auto', log: (s) => opts.log?.info(s), threads: opts.threads });
+  const tm = tileModelOf(m);
+  const tile = tileOptionsOf(choice.entry.contract.tiling, opts.tile);
+  return {
+    backend: choice.backend,
+    label: `${choice.entry.name} (tile ${tile.tile}, overlap ${tile.overlap}) to ${target.width}x${target.height}`,
+    entry: choice.entry,
+    provider: m.provider,
+    tile,
+    async upscale(frame, signal) {
+      const up = await runTiled(frame, tm, tile, signal);
+      return lanczosResize(up, target.width, target.height);
+    },
+    close: async () => undefined,
+  };
+}
+
+/** Output size from options: --size wins, else input x --scale; undefined = no upscaling. */
+export function upscaleTarget(opts: Pick<RestoreOptions, 'scale' | 'size'>, input: Size): Size | undefined {
+  if (opts.size) return { width: opts.size.width, height: opts.size.height };
+  if (opts.scale && opts.scale !== 1) return { width: Math.round(input.width * opts.scale), height: Math.round(input.height * opts.scale) };
+  return undefined;
+}
+
+/**
+ * The `upscale` stage. Skipped (and says why) when no scale/size is asked for or the backend is
+ * 'none'. The report names the backend that ran, the model, tiles per frame and the provider.
+ */
+export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleContext): Promise<Stage> {
+  const target = ctx.targetSize ?? upscaleTarget(opts, ctx.inputSize);
+  const requested = opts.backends?.upscale ?? 'auto';
+  if (requested === 'none') return skippedStage('upscale', 'upscale backend none requested');
+  if (!target) return skippedStage('upscale', 'no --scale or --size given');
+  if (target.width === ctx.inputSize.width && target.height === ctx.inputSize.height) {
+    return skippedStage('upscale', `output size equals the input size (${target.width}x${target.height})`);
+  }
+  const factor = Math.max(target.width / ctx.inputSize.width, target.height / ctx.inputSize.height);
+  const choice = await chooseUpscaleBackend(requested, factor);
+  const up = await createUpscaler(choice, target, { device: ctx.device, log: ctx.log, threads: ctx.threads });
+  ctx.log?.info(`upscale: ${up.label}${up.provider ? ` on ${up.provider.toUpperCase()}` : ''}`);
+  return perFrameStage(
+    {
+      name: 'upscale',
+      backend: up.entry ? `${up.backend}:${up.entry.name}` : 'lanczos',
+      reason: choice.reason,
+      details: () => ({
+        model: up.entry?.name ?? null,
+        label: up.label,
+        provider: up.provider ?? 'cpu',
+        input: `${ctx.inputSize.width}x${ctx.inputSize.height}`,
+        output: `${target.width}x${target.height}`,
+        ...(up.tile ? { tile: up.tile, tilesPerFrame: tileCount(ctx.inputSize.width, ctx.inputSize.height, up.tile) } : {}),
+        fallback: up.backend === 'lanczos',
+      }),
+      close: () => up.close(),
+    },
+    async (item, runCtx) => {
+      item.frame = await up.upscale(item.frame, runCtx.signal);
+      // faces found before upscaling would be in the wrong coordinates now
+      if (item.faces) {
+        const sx = target.width / ctx.inputSize.width;
+        const sy = target.height / ctx.inputSize.height;
+        for (const f of item.faces) {
+          f.box = { x: f.box.x * sx, y: f.box.y * sy, width: f.box.width * sx, height: f.box.height * sy };
+          f.keypoints = f.keypoints.map((p) => ({ x: p.x * sx, y: p.y * sy }));
+          f.five = f.five.map((p) => ({ x: p.x * sx, y: p.y * sy }));
+          if (f.mesh) for (let i = 0; i < f.mesh.length; i += 3) { f.mesh[i] *= sx; f.mesh[i + 1] *= sy; }
+        }
+      }
+      return item;
+    },
+  );
+}
