@@ -1,0 +1,450 @@
+/**
+ * The batch runner: discover → hash → skip what is done and unchanged → run the rest with a
+ * p-queue worker pool → index.json / index.html / history.jsonl / JUnit.
+ *
+ * Safety against a kill at any moment:
+ *  - each video runs into a staging folder `<out>/.partial/<slug>/`; only when its run finished
+ *    is the whole folder renamed to `<out>/<slug>/` (so no half-written video, thumbnail or report
+ *    ever sits under a final name), and only then is the manifest entry marked done;
+ *  - the manifest, index, history and JUnit files are written atomically (temp + rename);
+ *  - a lock file keeps two batches off one output folder; a stale lock (dead pid) is taken over,
+ *    and staging leftovers of a killed batch are removed at start.
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import PQueue from 'p-queue';
+import { isRestoreError, RestoreError, usageError } from '../errors.js';
+import { ensureWritableDir, writeFileAtomic } from '../media/encode.js';
+import type { Logger } from '../pipeline/log.js';
+import { silentLogger } from '../pipeline/log.js';
+import { defaultOptions, runRestore, toolVersion, type RunHooks, type RunResult } from '../pipeline/run.js';
+import type { RestoreOptions } from '../pipeline/types.js';
+import { discoverJobs, type BatchJob } from './discover.js';
+import { hashFile, hashValue } from './hash.js';
+import {
+  appendHistory,
+  compareRun,
+  compareVideo,
+  DEFAULT_THRESHOLDS,
+  historyVideoOf,
+  readHistory,
+  type HistoryRecord,
+  type HistoryVideo,
+  type Thresholds,
+} from './history.js';
+import { historySeries, writeIndex, type BatchIndex, type IndexRow } from './index-report.js';
+import { writeJUnit } from './junit.js';
+import { loadManifest, ManifestStore, type ManifestVideo } from './manifest.js';
+import { metricsOf } from './metrics.js';
+
+export const STAGING_DIR = '.partial';
+export const LOCK_FILE = '.batch.lock';
+export const OUTPUT_NAME = 'restored.mp4';
+export const REPORT_SUBDIR = 'report';
+
+export interface BatchRunOptions {
+  /** Output folder: one sub-folder per video, plus the manifest, index and history. */
+  out: string;
+  /** Single-run options applied to every video (input/out/reportDir/reference/mask/identity are per video). */
+  run?: Partial<RestoreOptions>;
+  /** Videos processed at once (default 1). */
+  concurrency?: number;
+  /** Redo every video even when done and unchanged. */
+  force?: boolean;
+  /** Write a JUnit XML file here. */
+  junit?: string;
+  thresholds?: Partial<Thresholds>;
+  signal?: AbortSignal;
+  log?: Logger;
+  /** Called when a video starts / ends (progress lines). */
+  onVideo?(e: VideoEvent): void;
+  /** The single-video run (tests may wrap it); default runRestore. */
+  runOne?: (opts: RestoreOptions, hooks: RunHooks) => Promise<RunResult>;
+}
+
+export interface VideoEvent {
+  phase: 'start' | 'done' | 'failed' | 'skipped';
+  id: string;
+  index: number;
+  total: number;
+  error?: string;
+  row?: IndexRow;
+}
+
+export interface BatchSummary {
+  runId: string;
+  out: string;
+  videos: number;
+  done: number;
+  failed: number;
+  pending: number;
+  resumed: number;
+  processed: number;
+  regressions: number;
+  runRegression: string[];
+  exitCode: number;
+  wallMs: number;
+  videosPerMinute?: number;
+  files: { index: string; html: string; manifest: string; history: string; junit?: string };
+  failures: { id: string; error: string; kind?: string }[];
+}
+
+/** Keys of RestoreOptions that locate files or steer the console, not the result. */
+const NOT_SETTINGS = new Set(['input', 'out', 'reportDir', 'reference', 'identity', 'json', 'quiet', 'progress', 'concurrency']);
+
+/** The settings that decide a video's result (hashed for resume; shown in the index). */
+export function settingsOf(o: RestoreOptions): Record<string, unknown> {
+  const s: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (NOT_SETTINGS.has(k) || v === undefined) continue;
+    if (k === 'mask') {
+      if (v === 'auto') s.mask = 'auto';
+      continue;
+    }
+    if (k === 'backends') {
+      const b: Record<string, string> = {};
+      for (const [bk, bv] of Object.entries(v as Record<string, string | undefined>)) if (bv !== undefined) b[bk] = bv;
+      s.backends = b;
+      continue;
+    }
+    s[k] = v;
+  }
+  s.toolVersion = toolVersion;
+  return s;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e: any) {
+    return e?.code === 'EPERM';
+  }
+}
+
+async function takeLock(outDir: string): Promise<() => Promise<void>> {
+  const file = path.join(outDir, LOCK_FILE);
+  const mine = JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString() });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await fs.writeFile(file, mine, { flag: 'wx' });
+      return async () => {
+        await fs.rm(file, { force: true });
+      };
+    } catch (e: any) {
+      if (e?.code !== 'EEXIST') throw e;
+      let held: { pid?: number; host?: string } = {};
+      try {
+        held = JSON.parse(await fs.readFile(file, 'utf8'));
+      } catch {
+        /* torn lock file: stale */
+      }
+      if (held.pid && held.host === os.hostname() && held.pid !== process.pid && isAlive(held.pid)) {
+        throw usageError(`another batch (pid ${held.pid}) is writing to ${outDir}`, 'wait for it to finish or choose another --out');
+      }
+      await fs.rm(file, { force: true });
+    }
+  }
+  throw usageError(`cannot lock ${outDir}`, 'remove its .batch.lock if no batch is running');
+}
+
+const rel = (from: string, to: string) => path.relative(from, to).split(path.sep).join('/');
+
+async function exists(p: string): Promise<boolean> {
+  return fs.stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+function prefixed(log: Logger, id: string): Logger {
+  return { info: (m) => log.info(`[${id}] ${m}`), warn: (m) => log.warn(`[${id}] ${m}`), debug: (m) => log.debug(`[${id}] ${m}`) };
+}
+
+function errorLine(e: unknown): { error: string; kind: string } {
+  if (isRestoreError(e)) return { error: e.toLine(), kind: e.kind };
+  const msg = (e as Error)?.message ?? String(e);
+  return { error: `internal error: ${msg.split('\n')[0]}`, kind: 'internal' };
+}
+
+/** Run a batch over `dir`. Never throws for a single video's failure; throws RestoreError for batch-level problems. */
+export async function runBatch(dir: string, opts: BatchRunOptions): Promise<BatchSummary> {
+  const t0 = performance.now();
+  const startedAt = new Date().toISOString();
+  const runId = `${startedAt.replace(/[:.]/g, '-')}-${process.pid}`;
+  const log = opts.log ?? silentLogger;
+  const outDir = path.resolve(opts.out);
+  const root = path.resolve(dir);
+  const thresholds: Thresholds = { ...DEFAULT_THRESHOLDS, ...opts.thresholds };
+  const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 1));
+  const runOne = opts.runOne ?? runRestore;
+  if (outDir === root) throw usageError('--out must not be the batch folder itself', 'use a sub-folder or another folder');
+
+  const jobs = await discoverJobs(root, { exclude: [outDir] });
+  if (!jobs.length) throw usageError(`${dir}: no videos found (${['.mp4', '.mov', '.mkv', '.webm', '.avi', '.m4v'].join(' ')})`, 'or list them in restore-batch.json');
+
+  await ensureWritableDir(outDir);
+  const unlock = await takeLock(outDir);
+  try {
+    // Leftovers of a killed batch: staging folders and temp files never reached a final name.
+    await fs.rm(path.join(outDir, STAGING_DIR), { recursive: true, force: true });
+    for (const f of await fs.readdir(outDir)) {
+      if (/\.partial-\d+-[0-9a-f]+/.test(f) || f.startsWith('.trash-')) await fs.rm(path.join(outDir, f), { recursive: true, force: true });
+    }
+    const store = new ManifestStore(outDir, await loadManifest(outDir, (m) => log.warn(m)));
+    const history = await readHistory(outDir);
+
+    // Per-video effective options; entries for videos no longer present are kept in the manifest
+    // (their folders too) but leave the index.
+    const plans = jobs.map((job) => {
+      const runOpts = defaultOptions({
+        ...stripUndefined(opts.run ?? {}),
+        ...stripUndefined(job.options ?? {}),
+        backends: { ...stripUndefined(opts.run?.backends ?? {}), ...stripUndefined(job.options?.backends ?? {}) },
+        input: job.input,
+        out: path.join(outDir, STAGING_DIR, job.slug, OUTPUT_NAME),
+        reportDir: path.join(outDir, STAGING_DIR, job.slug, REPORT_SUBDIR),
+        reference: job.reference ?? opts.run?.reference,
+        mask: job.mask ?? opts.run?.mask,
+        identity: job.identity ?? opts.run?.identity,
+        json: false,
+        quiet: true,
+        progress: false,
+      } as Partial<RestoreOptions> & { input: string });
+      return { job, runOpts, settings: settingsOf(runOpts) };
+    });
+    for (const { job } of plans) {
+      const prev = store.data.videos[job.id];
+      store.data.videos[job.id] = {
+        ...prev,
+        id: job.id,
+        slug: job.slug,
+        input: job.input,
+        reference: job.reference,
+        mask: job.mask,
+        identity: job.identity,
+        state: prev?.state ?? 'pending',
+        out: `${job.slug}/${OUTPUT_NAME}`,
+        reportDir: `${job.slug}/${REPORT_SUBDIR}`,
+        attempts: prev?.attempts ?? 0,
+      };
+    }
+    await store.save();
+
+    const resumed = new Set<string>();
+    const processed = new Set<string>();
+    let started = 0;
+    const queue = new PQueue({ concurrency });
+    const abortAll = () => queue.clear();
+    opts.signal?.addEventListener('abort', abortAll, { once: true });
+
+    const work = async (plan: (typeof plans)[number], index: number) => {
+      const { job, runOpts, settings } = plan;
+      if (opts.signal?.aborted) return;
+      const entry = store.data.videos[job.id]!;
+      const finalDir = path.join(outDir, job.slug);
+      let inputHash: string;
+      let pairHash: string;
+      try {
+        inputHash = await hashFile(job.input, opts.signal);
+        const companion = async (p?: string) => (p && p !== 'auto' ? hashFile(p, opts.signal) : p);
+        pairHash = hashValue({
+          reference: await companion(runOpts.reference),
+          mask: await companion(runOpts.mask),
+          identity: await Promise.all((runOpts.identity ?? []).map((p) => hashFile(p, opts.signal))),
+        });
+      } catch (e) {
+        if (opts.signal?.aborted) return;
+        const { error, kind } = errorLine(e);
+        await store.update(job.id, (v) => Object.assign(v, { state: 'failed', error, errorKind: kind, finishedAt: new Date().toISOString(), inputHash: undefined, metrics: undefined }));
+        processed.add(job.id);
+        opts.onVideo?.({ phase: 'failed', id: job.id, index, total: jobs.length, error });
+        return;
+      }
+      const settingsHash = hashValue(settings);
+      const unchanged = entry.state === 'done' && entry.inputHash === inputHash && entry.pairHash === pairHash && entry.settingsHash === settingsHash;
+      if (!opts.force && unchanged && (await exists(path.join(finalDir, REPORT_SUBDIR, 'report.json'))) && (await exists(path.join(finalDir, OUTPUT_NAME)))) {
+        resumed.add(job.id);
+        opts.onVideo?.({ phase: 'skipped', id: job.id, index, total: jobs.length });
+        return;
+      }
+
+      const stageDir = path.join(outDir, STAGING_DIR, job.slug);
+      await fs.rm(stageDir, { recursive: true, force: true });
+      await fs.mkdir(stageDir, { recursive: true });
+      await store.update(job.id, (v) =>
+        Object.assign(v, {
+          state: 'running',
+          inputHash,
+          pairHash,
+          settingsHash,
+          startedAt: new Date().toISOString(),
+          finishedAt: undefined,
+          error: undefined,
+          errorKind: undefined,
+          attempts: (v.attempts ?? 0) + 1,
+        }),
+      );
+      started++;
+      opts.onVideo?.({ phase: 'start', id: job.id, index, total: jobs.length });
+      try {
+        const result = await runOne(runOpts, { signal: opts.signal, log: prefixed(log, job.id) });
+        // The run is whole: point its report at the final location, then swap the folder in.
+        const report = { ...result.report, output: { ...result.report.output, path: path.join(finalDir, OUTPUT_NAME) } };
+        await writeFileAtomic(result.files.json, JSON.stringify(report, null, 2) + '\n');
+        const trash = path.join(outDir, `.trash-${job.slug}-${process.pid}`);
+        if (await exists(finalDir)) await fs.rename(finalDir, trash);
+        await fs.rename(stageDir, finalDir);
+        await fs.rm(trash, { recursive: true, force: true });
+        const metrics = metricsOf(result.report);
+        await store.update(job.id, (v) => Object.assign(v, { state: 'done', finishedAt: new Date().toISOString(), metrics }));
+        processed.add(job.id);
+        opts.onVideo?.({ phase: 'done', id: job.id, index, total: jobs.length });
+      } catch (e) {
+        await fs.rm(stageDir, { recursive: true, force: true }).catch(() => undefined);
+        if (opts.signal?.aborted) {
+          await store.update(job.id, (v) => Object.assign(v, { state: 'pending', finishedAt: undefined }));
+          return;
+        }
+        const { error, kind } = errorLine(e);
+        if (!isRestoreError(e)) log.debug(`[${job.id}] ${(e as Error)?.stack ?? e}`);
+        await store.update(job.id, (v) =>
+          Object.assign(v, { state: 'failed', error, errorKind: kind, finishedAt: new Date().toISOString(), metrics: undefined }),
+        );
+        processed.add(job.id);
+        opts.onVideo?.({ phase: 'failed', id: job.id, index, total: jobs.length, error });
+      }
+    };
+    plans.forEach((p, i) => void queue.add(() => work(p, i)));
+    await queue.onIdle();
+    opts.signal?.removeEventListener('abort', abortAll);
+    if (opts.signal?.aborted) {
+      throw new RestoreError('interrupted', `interrupted: ${processed.size} of ${jobs.length} videos finished; rerun the same command to continue`);
+    }
+    await fs.rmdir(path.join(outDir, STAGING_DIR)).catch(() => undefined); // only when empty
+    const wallMs = Math.round(performance.now() - t0);
+
+    // ---- index rows, history, comparison
+    const cur: Record<string, HistoryVideo> = {};
+    const entries: ManifestVideo[] = plans.map((p) => store.data.videos[p.job.id]!);
+    for (const v of entries) {
+      const status = v.state === 'done' ? 'done' : v.state === 'failed' ? 'failed' : 'pending';
+      cur[v.id] = historyVideoOf(status, v.state === 'done' ? v.metrics : undefined, {
+        ...(resumed.has(v.id) ? { resumed: true } : {}),
+        ...(v.error ? { error: v.error } : {}),
+      });
+    }
+    const rows: IndexRow[] = [];
+    for (const v of entries) {
+      const h = cur[v.id]!;
+      const compare = compareVideo(v.id, h, history, thresholds);
+      const links: IndexRow['links'] = {};
+      if (v.state === 'done') {
+        const report = `${v.slug}/${REPORT_SUBDIR}/report.html`;
+        if (await exists(path.join(outDir, report))) links.report = report;
+        if (await exists(path.join(outDir, v.out))) links.output = v.out;
+        const json = `${v.slug}/${REPORT_SUBDIR}/report.json`;
+        if (await exists(path.join(outDir, json))) links.json = json;
+      }
+      rows.push({
+        id: v.id,
+        slug: v.slug,
+        input: rel(root, v.input),
+        status: h.status,
+        resumed: resumed.has(v.id),
+        ...(v.state === 'failed' ? { error: v.error, errorKind: v.errorKind } : {}),
+        ...(v.state === 'done' && v.metrics ? { metrics: v.metrics } : {}),
+        compare,
+        regression: compare.regressions.length > 0,
+        links,
+        attempts: v.attempts,
+        finishedAt: v.finishedAt,
+      });
+    }
+    const runCmp = compareRun(cur, history, thresholds);
+    const doneRows = rows.filter((r) => r.status === 'done');
+    const meanKey = (k: 'psnr' | 'ssim' | 'idSim' | 'flicker') => {
+      const v = doneRows.map((r) => r.metrics?.[k]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+      return v.length ? +(v.reduce((a, b) => a + b, 0) / v.length).toFixed(5) : undefined;
+    };
+    const totals: BatchIndex['totals'] = {
+      videos: rows.length,
+      done: doneRows.length,
+      failed: rows.filter((r) => r.status === 'failed').length,
+      pending: rows.filter((r) => r.status === 'pending').length,
+      resumed: resumed.size,
+      processed: processed.size,
+      regressions: rows.filter((r) => r.regression).length,
+      frames: doneRows.reduce((a, r) => a + (r.metrics?.frames ?? 0), 0),
+      videoMs: doneRows.reduce((a, r) => a + (r.metrics?.wallMs ?? 0), 0),
+      ...(started ? { videosPerMinute: +((processed.size / wallMs) * 60000).toFixed(3) } : {}),
+      psnr: meanKey('psnr'),
+      ssim: meanKey('ssim'),
+      idSim: meanKey('idSim'),
+      flicker: meanKey('flicker'),
+    };
+    const settingsShown = plans.length ? plans[0]!.settings : {};
+    const settingsHash = hashValue(plans.map((p) => p.settings));
+    const finishedAt = new Date().toISOString();
+    const rec: HistoryRecord = {
+      runId,
+      startedAt,
+      finishedAt,
+      settingsHash,
+      settings: settingsShown,
+      totals: { videos: totals.videos, done: totals.done, failed: totals.failed, psnr: totals.psnr, ssim: totals.ssim },
+      videos: cur,
+    };
+    const ix: BatchIndex = {
+      tool: { name: 'restore', version: toolVersion },
+      generatedAt: finishedAt,
+      runId,
+      dir: root,
+      out: outDir,
+      settingsHash,
+      settings: settingsShown,
+      thresholds,
+      concurrency,
+      wallMs,
+      totals,
+      run: { previousRunId: runCmp.previousRunId, previousAt: runCmp.previousAt, delta: runCmp.delta, regressions: runCmp.regressions, common: runCmp.common },
+      rows,
+      history: historySeries([...history, rec]),
+    };
+    await appendHistory(outDir, history, rec);
+    const files = await writeIndex(outDir, ix);
+    let junit: string | undefined;
+    if (opts.junit) {
+      junit = path.resolve(opts.junit);
+      await ensureWritableDir(path.dirname(junit));
+      await writeJUnit(junit, ix);
+    }
+    const exitCode = totals.failed === 0 && totals.pending === 0 ? 0 : totals.done > 0 ? 6 : 7;
+    return {
+      runId,
+      out: outDir,
+      videos: totals.videos,
+      done: totals.done,
+      failed: totals.failed,
+      pending: totals.pending,
+      resumed: totals.resumed,
+      processed: totals.processed,
+      regressions: totals.regressions,
+      runRegression: runCmp.regressions,
+      exitCode,
+      wallMs,
+      videosPerMinute: totals.videosPerMinute,
+      files: { index: files.json, html: files.html, manifest: store.file, history: path.join(outDir, 'history.jsonl'), ...(junit ? { junit } : {}) },
+      failures: rows.filter((r) => r.status === 'failed').map((r) => ({ id: r.id, error: r.error ?? 'failed', kind: r.errorKind })),
+    };
+  } finally {
+    await unlock();
+  }
+}
+
+export type { BatchJob };
