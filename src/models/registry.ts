@@ -47,16 +47,22 @@ async function converterFor(kind: string): Promise<Converter | undefined> {
   return c as Converter;
 }
 
+/** An installed npm package's folder (works for packages whose "exports" hide package.json). */
+export function packageDir(name: string): string | undefined {
+  for (const base of require.resolve.paths(name) ?? []) {
+    const d = path.join(base, name);
+    if (existsSync(path.join(d, 'package.json'))) return d;
+  }
+  return undefined;
+}
+
 /** Absolute path of a file inside an npm package, or undefined when the package is absent. */
 export function npmSourceFile(entry: ModelEntry): string | undefined {
   if (!isEmbedded(entry)) return undefined;
-  try {
-    const root = path.dirname(require.resolve(`${entry.source.package}/package.json`));
-    const p = path.join(root, entry.source.path);
-    return existsSync(p) ? p : undefined;
-  } catch {
-    return undefined;
-  }
+  const root = packageDir(entry.source.package);
+  if (!root) return undefined;
+  const p = path.join(root, entry.source.path);
+  return existsSync(p) ? p : undefined;
 }
 
 /** The bytes the source hash covers: the file, plus a TF.js model's weight shards. */
