@@ -19,6 +19,7 @@ import { compareFrameStreams, compareVideos, MetricsAccumulator } from '../src/m
 import { frameMetrics, PSNR_CAP_DB, psnrFromMse, ssimGray, summarize } from '../src/metrics/frame.js';
 import { RestoreError } from '../src/errors.js';
 import { fixturesDir } from '../src/models/paths.js';
+import { metricsCommand } from '../src/cli/commands/metrics.js';
 
 const W = 128;
 const H = 112;
@@ -431,6 +432,30 @@ describe('compareVideos and compareFrameStreams edge cases', () => {
     acc.add(cleanFrames[0], noisyFrames[0]);
     acc.add(cleanFrames[1], noisyFrames[1]);
     expect(acc.result().summary.frames).toBe(2);
+  });
+});
+
+describe('restore metrics command', () => {
+  test('table text: one row per frame, mean/min, PSNR of mean MSE and definitions; JSON is the CompareResult', async () => {
+    const { result, text } = await metricsCommand(clean, noisy, { maxFrames: 6 });
+    expect(result.perFrame).toHaveLength(6);
+    const lines = text.split('\n');
+    const rows = lines.filter((l) => /^\s+\d+\s+\d+\.\d{3}\s+\d+\.\d{3}\s+\d\.\d{5}$/.test(l));
+    expect(rows).toHaveLength(6);
+    expect(rows[2].trim().split(/\s+/).map(Number)[1]).toBeCloseTo(result.perFrame[2].psnrRgb, 3);
+    expect(text).toMatch(new RegExp(`^\\s+mean\\s+${result.summary.psnrRgbMean.toFixed(3)}\\s`, 'm'));
+    expect(text).toMatch(new RegExp(`^\\s+min\\s+${result.summary.psnrRgbMin.toFixed(3)}\\s`, 'm'));
+    expect(text).toContain(`PSNR of mean MSE: RGB ${result.summary.psnrRgbOfMeanMse.toFixed(3)} dB`);
+    expect(text).toContain('SSIM: SSIM of Wang et al. 2004');
+    expect(text).toContain(`a: ${clean} (${W}x${H}, 24/1 fps, ${N} frames)`);
+    const j = await metricsCommand(clean, noisy, { json: true, maxFrames: 6 });
+    const parsed = JSON.parse(j.text);
+    expect(parsed.perFrame).toHaveLength(6);
+    expect(parsed.summary.psnrRgbMean).toBeCloseTo(result.summary.psnrRgbMean, 9);
+    expect(parsed.summary.definitions.psnr).toBe(result.summary.definitions.psnr);
+    expect(parsed.notes).toEqual([]);
+    expect(parsed.b.path).toBe(noisy);
+    await expect(metricsCommand(clean, noisy, { maxFrames: 0 })).rejects.toThrow(/--max-frames/);
   });
 });
 

@@ -23,6 +23,14 @@ function fmt(v: unknown, digits = 2): string {
   return typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : '—';
 }
 
+/** "24/1" -> "24", "30000/1001" -> "29.97"; anything else as given. */
+export function fpsLabel(fps: string): string {
+  const m = /^(\d+(?:\.\d+)?)(?:\/(\d+(?:\.\d+)?))?$/.exec(String(fps).trim());
+  if (!m) return String(fps);
+  const v = Number(m[1]) / (m[2] ? Number(m[2]) : 1);
+  return Number.isFinite(v) ? String(+v.toFixed(3)) : String(fps);
+}
+
 function fmtMs(ms: number): string {
   if (!Number.isFinite(ms)) return '—';
   if (ms >= 60_000) return `${Math.floor(ms / 60_000)} min ${((ms % 60_000) / 1000).toFixed(0)} s`;
@@ -124,7 +132,7 @@ function videoRow(role: string, v: VideoSummary | undefined): string {
     .join(', ');
   return (
     `<tr data-role="${esc(role)}"><th scope="row">${esc(role)}</th><td class="path"><code>${esc(v.path)}</code></td><td class="num">${v.width}×${v.height}</td>` +
-    `<td class="num">${esc(v.fps)}</td><td class="num">${v.frames}</td><td class="num">${v.duration !== undefined ? `${fmt(v.duration, 2)} s` : '—'}</td><td>${esc(extra) || '<span class="muted">—</span>'}</td></tr>`
+    `<td class="num" title="${esc(v.fps)}">${esc(fpsLabel(v.fps))}</td><td class="num">${v.frames}</td><td class="num">${v.duration !== undefined ? `${fmt(v.duration, 2)} s` : '—'}</td><td>${esc(extra) || '<span class="muted">—</span>'}</td></tr>`
   );
 }
 
@@ -145,7 +153,7 @@ body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.5 system-ui,-appl
 header{background:#111827;color:#f9fafb;padding:22px 32px}
 header h1{margin:0;font-size:22px;font-weight:600;letter-spacing:.2px}
 header .sub{color:#9ca3af;margin-top:4px;word-break:break-all}
-header .sub code{color:#e5e7eb}
+header .sub code{color:#e5e7eb;background:rgba(255,255,255,.08)}
 main{max-width:1120px;margin:0 auto;padding:24px 24px 48px}
 section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 22px;margin:0 0 18px}
 h2{font-size:16px;margin:0 0 12px;font-weight:600}
@@ -258,7 +266,7 @@ export async function renderReportHtml(report: RunReport, opts: RenderOptions): 
   } else {
     kpis.push(kpi('Quality metrics', '—', esc(report.metricsSkipped ?? 'not computed')));
   }
-  kpis.push(kpi('Frames', String(report.output.frames), `${esc(report.output.width)}×${esc(report.output.height)} @ ${esc(report.output.fps)} fps`));
+  kpis.push(kpi('Frames', String(report.output.frames), `${esc(report.output.width)}×${esc(report.output.height)} @ ${esc(fpsLabel(report.output.fps))} fps`));
   kpis.push(kpi('Speed', `${fmt(report.timing.fps, 2)} <span class="unit">fps</span>`, `wall ${fmtMs(report.timing.wallMs)}`));
   kpis.push(kpi('Peak memory', `${fmt(report.timing.peakRssMb, 0)} <span class="unit">MB</span>`, `device ${esc(report.device)}`));
 
