@@ -1,0 +1,152 @@
+/**
+ * The face restoration stage (`restore-face`): GPEN-BFR-256/-512, GFPGAN 1.4 or CodeFormer run
+ * on each tracked face. Per face: align the five points to the model's template at its crop
+ * size (src/faces/align.ts), convert by the contract (RGB, [-1,1]), feed the optional `weight`
+ * input when the file has one, run, convert back, and paste back with the soft box mask at
+ * `blend` strength (default 0.8 = 80% restored: out = frame*(1-m*b) + restored*m*b, which
+ * blends with the original without resampling the original twice).
+ * With no restoration model installed the stage is skipped and says how to add one.
+ */
+import { usageError } from '../errors.js';
+import { alignFace, isTemplateName, pasteBack, type TemplateName } from '../faces/align.js';
+import type { Face } from '../faces/types.js';
+import type { RgbFrame } from '../media/frame.js';
+import type { Logger } from '../pipeline/log.js';
+import { perFrameStage, skippedStage } from '../pipeline/stage.js';
+import type { RestoreOptions, Stage } from '../pipeline/types.js';
+import { entriesFor, getEntry, type ModelEntry } from '../models/manifest.js';
+import { howToAdd, installedModels, modelStatus, openModel, type OpenedModel } from '../models/registry.js';
+import type { DeviceRequest } from '../models/session.js';
+import { ort } from '../models/session.js';
+import { imageToTensor, tensorToImage } from '../models/tensor.js';
+
+export interface RestoreFaceContext {
+  device: DeviceRequest;
+  log?: Logger;
+  threads?: number;
+  /** Restored share 0..1 (default: the model's contract blend, 0.8). */
+  blend?: number;
+  /** CodeFormer fidelity / GPEN weight fed to a `weight` input (default: the contract's value). */
+  weight?: number;
+}
+
+/** Models of the face-restore task in preference order (manifest order). */
+export function faceRestoreModels(): ModelEntry[] {
+  return entriesFor('face-restore');
+}
+
+/** A loaded face restorer: restore one aligned crop, or all faces of a frame. */
+export interface FaceRestorer {
+  entry: ModelEntry;
+  provider: string;
+  size: number;
+  template: TemplateName;
+  blend: number;
+  /** Restore an aligned crop (size x size RGB). */
+  restoreCrop(crop: RgbFrame): Promise<RgbFrame>;
+  /** Align, restore and paste back each face; returns the new frame. */
+  restoreFrame(frame: RgbFrame, faces: Face[]): Promise<RgbFrame>;
+}
+
+export async function createFaceRestorer(entry: ModelEntry, ctx: RestoreFaceContext): Promise<FaceRestorer> {
+  const m: OpenedModel = await openModel(entry, { device: ctx.device, log: (s) => ctx.log?.info(s), threads: ctx.threads });
+  const c = entry.contract;
+  const img = m.inputs.image;
+  const out = m.outputs.image;
+  const size = c.crop ?? (typeof img.spec.dims?.[2] === 'number' ? (img.spec.dims[2] as number) : 512);
+  const template = c.template ?? 'ffhq_512';
+  if (!isTemplateName(template)) throw usageError(`model ${entry.name}: unknown alignment template '${template}' in the manifest`);
+  const blend = Math.min(1, Math.max(0, ctx.blend ?? c.blend ?? 0.8));
+  const weight = m.inputs.weight;
+  const weightValue = ctx.weight ?? weight?.spec.value ?? 1;
+  const restoreCrop = async (crop: RgbFrame): Promise<RgbFrame> => {
+    const feeds: Record<string, ort.Tensor> = {
+      [img.name]: new ort.Tensor('float32', imageToTensor(crop, img.spec), img.spec.layout === 'NHWC' ? [1, size, size, 3] : [1, 3, size, size]),
+    };
+    if (weight) {
+      feeds[weight.name] =
+        weight.dtype === 'float64'
+          ? new ort.Tensor('float64', Float64Array.from([weightValue]), [1])
+          : new ort.Tensor('float32', Float32Array.from([weightValue]), [1]);
+    }
+    const res = await m.session.run(feeds, [out.name]);
+    const t = res[out.name];
+    const restored = tensorToImage(t.data as Float32Array, size, size, out.spec);
+    t.dispose?.();
+    return restored;
+  };
+  return {
+    entry,
+    provider: m.provider,
+    size,
+    template,
+    blend,
+    restoreCrop,
+    async restoreFrame(frame, faces) {
+      let cur = frame;
+      for (const f of faces) {
+        if (!f.five || f.five.length !== 5) continue;
+        const { crop, matrix } = alignFace(cur, f.five, template, size);
+        const restored = await restoreCrop(crop);
+        cur = pasteBack(cur, restored, matrix, { strength: blend });
+      }
+      return cur;
+    },
+  };
+}
+
+/** Which model the stage uses for `requested` ('auto', a model name, or a family: gpen/gfpgan/codeformer). */
+export async function chooseFaceRestoreModel(requested: string): Promise<{ entry?: ModelEntry; reason: string }> {
+  const all = faceRestoreModels();
+  if (requested === 'auto') {
+    const inst = await installedModels('face-restore');
+    if (!inst.length) {
+      return {
+        reason: `no face restoration model installed: add one with ${all.map((e) => e.name).join(' / ')} (e.g. ${howToAdd(all[0])})`,
+      };
+    }
+    return { entry: inst[0].entry, reason: `auto: ${inst[0].entry.name} is installed` };
+  }
+  const byName = all.find((e) => e.name === requested);
+  const cands = byName ? [byName] : all.filter((e) => e.family === requested || (requested === 'gpen' && e.family === 'gpen'));
+  if (!cands.length) {
+    try {
+      getEntry(requested);
+    } catch {
+      /* fall through to the list */
+    }
+    throw usageError(`unknown face restoration backend '${requested}'`, `use auto, none, gpen, gfpgan, codeformer or one of ${all.map((e) => e.name).join(', ')}`);
+  }
+  const entry = cands.find((e) => modelStatus(e).state === 'installed');
+  if (!entry) throw usageError(`face restoration model ${cands[0].name} is not installed`, howToAdd(cands[0]));
+  return { entry, reason: `${requested} requested` };
+}
+
+/**
+ * The `restore-face` stage. Frames without faces (item.faces empty or absent) pass through.
+ * Model/contract problems surface here, at creation, as one clear model error.
+ */
+export async function createRestoreFaceStage(opts: RestoreOptions, ctx: RestoreFaceContext): Promise<Stage> {
+  const requested = opts.backends?.['restore-face'] ?? 'auto';
+  if (requested === 'none') return skippedStage('restore-face', 'restore-face backend none requested');
+  const choice = await chooseFaceRestoreModel(requested);
+  if (!choice.entry) return skippedStage('restore-face', choice.reason);
+  const r = await createFaceRestorer(choice.entry, ctx);
+  ctx.log?.info(`restore-face: ${r.entry.name} (${r.template} at ${r.size}, blend ${r.blend}) on ${r.provider.toUpperCase()}`);
+  let faces = 0;
+  return perFrameStage(
+    {
+      name: 'restore-face',
+      backend: r.entry.name,
+      reason: choice.reason,
+      details: () => ({ model: r.entry.name, template: r.template, crop: r.size, blend: r.blend, provider: r.provider, faces }),
+    },
+    async (item) => {
+      const list = item.faces?.filter((f) => f.five?.length === 5) ?? [];
+      if (!list.length) return item;
+      faces += list.length;
+      item.frame = await r.restoreFrame(item.frame, list);
+      return item;
+    },
+  );
+}
