@@ -88,7 +88,7 @@ beforeAll(async () => {
     device: 'cpu',
     stages: [
       { name: 'inpaint', backend: 'builtin-telea', ran: true, reason: 'no lama model installed', frames: N, ms: 96, msPerFrame: 8 },
-      { name: 'upscale', backend: 'lanczos', ran: true, frames: N, ms: 30, msPerFrame: 2.5 },
+      { name: 'upscale', backend: 'lanczos', ran: true, frames: N, ms: 30, msPerFrame: 2.5, details: { factor: 4, ratio: 1.23456789, note: '<b>x</b>' } },
       { name: 'swap', backend: 'none', ran: false, reason: `no --identity given <for ${NASTY}>`, frames: 0, ms: 0, msPerFrame: 0 },
     ],
     timing: { wallMs: 1834, fps: 6.54, peakRssMb: 212 },
@@ -99,7 +99,7 @@ beforeAll(async () => {
     },
     perFrameValues: Array.from({ length: N }, (_, i) => ({
       index: i,
-      values: { [VALUE_KEY]: 0.6 + 0.02 * i, flicker: i % 3 === 0 ? 1.5 : 0.7 },
+      values: { [VALUE_KEY]: 0.6 + 0.02 * i, flicker: i % 3 === 0 ? 1.5 : 0.7, idSimBefore: 0.2 + 0.01 * i, idSimAfter: 0.7 - 0.01 * i },
     })),
     notes: [`metrics over the common area <${NASTY}>`, 'audio stream copied unchanged'],
     thumbnails: [0, 5, 10].map((i) => ({
@@ -169,6 +169,8 @@ describe('writeRunReports', () => {
       'before_ssim_y',
       'flicker',
       VALUE_KEY,
+      'idSimAfter',
+      'idSimBefore',
     ]);
     // The odd key is quoted with doubled quotes.
     expect(lines[0]).toContain(`"id<sim>,""x""&'"`);
@@ -212,6 +214,11 @@ describe('writeRunReports', () => {
     expect(html).toContain('id="plot-values"');
     expect(html).toContain('id="plot-value-flicker"');
     expect(lines(svg('plot-value-flicker'))[0].split('L')).toHaveLength(N);
+    // idSimBefore/idSimAfter share one plot (after first).
+    const id = svg('plot-value-idSim');
+    expect(lines(id)).toHaveLength(2);
+    expect(id).toContain('data-keys="[&quot;values.idSimAfter&quot;,&quot;values.idSimBefore&quot;]"');
+    expect(html).not.toContain('id="plot-value-idSimAfter"');
     // The stage bar chart: two bars for the stages that ran, the skipped one marked with its reason.
     const bars = svg('plot-stages');
     expect([...bars.matchAll(/<rect class="bar" /g)]).toHaveLength(2);
@@ -256,6 +263,9 @@ describe('writeRunReports', () => {
     expect(html).not.toContain('id<sim>');
     expect(html).toContain('we&lt;ird&gt;&amp;&quot;name&#39;s');
     expect(html).toContain('odd&lt;key&gt;');
+    // Stage details: compact, rounded, escaped.
+    expect(html).toContain('<b>ratio</b> 1.235');
+    expect(html).toContain('<b>note</b> &lt;b&gt;x&lt;/b&gt;');
     // In the embedded JSON data the key is escaped for <script>.
     const data = /<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html)![1];
     expect(data).not.toMatch(/<|>|&/);

@@ -48,6 +48,29 @@ function scriptJson(v: unknown): string {
     .replace(/\u2029/g, '\\u2029');
 }
 
+const ROLE = /^(.*?)[_-]?(before|after)$/i;
+
+function valueRole(key: string): 'before' | 'after' | undefined {
+  const m = ROLE.exec(key);
+  return m && m[1] ? (m[2].toLowerCase() as 'before' | 'after') : undefined;
+}
+
+/** Per-frame value keys grouped into plots: keys that differ only by a Before/After suffix share one. */
+export function groupValueKeys(keys: string[]): { name: string; keys: string[] }[] {
+  const groups = new Map<string, string[]>();
+  for (const k of keys) {
+    const m = ROLE.exec(k);
+    const name = m && m[1] ? m[1] : k;
+    groups.set(name, [...(groups.get(name) ?? []), k]);
+  }
+  const out: { name: string; keys: string[] }[] = [];
+  for (const [name, ks] of groups) {
+    if (ks.length === 1) out.push({ name: ks[0], keys: ks });
+    else out.push({ name, keys: ks.sort((a, b) => (valueRole(a) === 'after' ? -1 : 0) - (valueRole(b) === 'after' ? -1 : 0)) });
+  }
+  return out;
+}
+
 const slug = (s: string) => s.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '') || 'value';
 
 const MIME: Record<string, string> = { '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.webp': 'image/webp' };
@@ -102,6 +125,21 @@ function definitions(s: MetricsSummary): string {
   return `<dl class="definitions"><dt>PSNR</dt><dd>${esc(s.definitions.psnr)}</dd><dt>SSIM</dt><dd>${esc(s.definitions.ssim)}</dd></dl>`;
 }
 
+function detailValue(v: unknown): string {
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(+v.toPrecision(4));
+  if (typeof v === 'string' || typeof v === 'boolean') return String(v);
+  const j = JSON.stringify(v, (_k, x) => (typeof x === 'number' && !Number.isInteger(x) ? +x.toPrecision(4) : x)) ?? String(v);
+  return j.length > 160 ? `${j.slice(0, 159)}…` : j;
+}
+
+/** A stage's details as a compact key: value list. */
+function detailsHtml(d: Record<string, unknown> | undefined): string {
+  if (!d) return '';
+  const items = Object.entries(d).filter(([, v]) => v !== undefined);
+  if (!items.length) return '';
+  return `<div class="details">${items.map(([k, v]) => `<span><b>${esc(k)}</b> ${esc(detailValue(v))}</span>`).join('')}</div>`;
+}
+
 function stagesTable(stages: StageReport[]): string {
   const rows = stages
     .map((s) => {
@@ -110,7 +148,7 @@ function stagesTable(stages: StageReport[]): string {
         : '<span class="badge skip">not run</span>';
       return (
         `<tr class="${s.ran ? 'ran' : 'not-run'}" data-stage="${esc(s.name)}"><th scope="row">${esc(s.name)}</th><td><code>${esc(s.backend)}</code></td>` +
-        `<td>${ran}</td><td class="reason">${s.reason ? esc(s.reason) : '<span class="muted">—</span>'}</td>` +
+        `<td>${ran}</td><td class="reason">${s.reason ? esc(s.reason) : '<span class="muted">—</span>'}${detailsHtml(s.details)}</td>` +
         `<td class="num">${s.frames}</td><td class="num">${s.ran ? fmtMs(s.ms) : '—'}</td><td class="num">${s.ran ? fmt(s.msPerFrame, 2) : '—'}</td></tr>`
       );
     })
@@ -188,6 +226,7 @@ tr.not-run th,tr.not-run td{color:#9ca3af}tr.not-run td.reason{color:#991b1b}
 .plot .bar{fill:#3b82f6}.plot .bar-missing{fill:#f3f4f6;stroke:#e5e7eb}
 .plot .bar-value{fill:#111827}
 .plot text.muted{fill:#9ca3af}
+.details{margin-top:4px;font-size:11.5px;color:#4b5563;display:flex;flex-wrap:wrap;gap:2px 12px}.details b{font-weight:600;color:#374151}
 .definitions{margin:12px 0 0;font-size:12.5px;color:#374151}
 .definitions dt{font-weight:600;margin-top:6px}.definitions dd{margin:2px 0 0 0}
 .thumbs{display:flex;flex-direction:column;gap:16px}
@@ -304,23 +343,24 @@ export async function renderReportHtml(report: RunReport, opts: RenderOptions): 
       `<p class="notice metrics-skipped" id="metrics-skipped">Metrics were not computed: ${esc(report.metricsSkipped ?? 'no reason recorded')}.</p></section>`;
   }
 
-  // ---- per-frame stage values
+  // ---- per-frame stage values (a "<name>Before"/"<name>After" pair shares one plot)
   let valuesSection = '';
   if (keys.length) {
-    const plots = keys
-      .map((k, i) =>
+    const plots = groupValueKeys(keys)
+      .map((g, gi) =>
         lineChart({
-          id: `plot-value-${slug(k)}`,
-          title: k,
-          yLabel: k,
-          series: [
-            {
+          id: `plot-value-${slug(g.name)}`,
+          title: g.name,
+          yLabel: g.name,
+          series: g.keys.map((k, i) => {
+            const role = valueRole(k);
+            return {
               name: k,
-              color: COLORS.values[i % COLORS.values.length],
+              color: role === 'after' ? COLORS.after : role === 'before' ? COLORS.before : COLORS.values[(gi + i) % COLORS.values.length],
               points: (report.perFrameValues ?? []).map((v) => ({ x: v.index, y: v.values[k] })),
               key: `values.${k}`,
-            },
-          ],
+            };
+          }),
           digits: 4,
           height: 220,
         }),
