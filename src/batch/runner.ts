@@ -37,6 +37,7 @@ import { historySeries, writeIndex, type BatchIndex, type IndexRow } from './ind
 import { writeJUnit } from './junit.js';
 import { loadManifest, ManifestStore, type ManifestVideo } from './manifest.js';
 import { metricsOf } from './metrics.js';
+import { reportJson } from '../report/write.js';
 
 export const STAGING_DIR = '.partial';
 export const LOCK_FILE = '.batch.lock';
@@ -296,7 +297,7 @@ export async function runBatch(dir: string, opts: BatchRunOptions): Promise<Batc
         const result = await runOne(runOpts, { signal: opts.signal, log: prefixed(log, job.id) });
         // The run is whole: point its report at the final location, then swap the folder in.
         const report = { ...result.report, output: { ...result.report.output, path: path.join(finalDir, OUTPUT_NAME) } };
-        await writeFileAtomic(result.files.json, JSON.stringify(report, null, 2) + '\n');
+        await writeFileAtomic(result.files.json, reportJson(report));
         const trash = path.join(outDir, `.trash-${job.slug}-${process.pid}`);
         if (await exists(finalDir)) await fs.rename(finalDir, trash);
         await fs.rename(stageDir, finalDir);
