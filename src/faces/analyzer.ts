@@ -1,0 +1,175 @@
+/**
+ * FaceAnalyzer: MediaPipe's BlazeFace detectors and face mesh, converted from the TFLite files
+ * in npm to ONNX (src/models/tflite) and run by ONNX Runtime on CPU or CUDA.
+ *
+ * Coordinates: frame pixels with pixel centres on integers (as src/faces/align.ts).
+ */
+import type { RgbFrame } from '../media/frame.js';
+import { ensureMediapipeOnnx } from '../models/tflite/mediapipe.js';
+import { loadSession, ort, type DeviceRequest } from '../models/session.js';
+import { applyAffine, invertAffine, warpAffine } from './align.js';
+import { decodeDetections, FULL_RANGE, letterbox, SHORT_RANGE, ssdAnchors, type BlazeFaceSpec } from './blazeface.js';
+import { fiveFromKeypoints, fiveFromMesh, MESH_INPUT, MESH_POINTS, roiFromDetection, roiMatrix, type Roi } from './mesh.js';
+import type { Face } from './types.js';
+
+export interface FaceAnalyzerOptions {
+  device?: DeviceRequest;
+  /** Faces whose box is smaller than this many pixels (width) are dropped. Default 16. */
+  minFaceSize?: number;
+  log?: (msg: string) => void;
+  /** Use the full-range model when the short-range one finds nothing. Default true. */
+  fullRangeFallback?: boolean;
+  /** Minimum face-mesh confidence for a face to count as a face (0..1). Default 0.5. */
+  minLandmarkScore?: number;
+  threads?: number;
+}
+
+export interface AnalyzerTimings {
+  detectCalls: number;
+  detectMs: number;
+  fullRangeCalls: number;
+  meshCalls: number;
+  meshMs: number;
+}
+
+interface Detector {
+  spec: BlazeFaceSpec;
+  session: ort.InferenceSession;
+  anchors: Float32Array;
+  input: string;
+  outputs: [string, string];
+}
+
+export class FaceAnalyzer {
+  readonly timings: AnalyzerTimings = { detectCalls: 0, detectMs: 0, fullRangeCalls: 0, meshCalls: 0, meshMs: 0 };
+  private fullRange?: Promise<Detector>;
+
+  private constructor(
+    private readonly short: Detector,
+    private readonly mesh: { session: ort.InferenceSession; input: string; outputs: [string, string] },
+    readonly provider: 'cpu' | 'cuda',
+    private readonly opts: Required<Pick<FaceAnalyzerOptions, 'minFaceSize' | 'fullRangeFallback' | 'minLandmarkScore'>> & FaceAnalyzerOptions,
+  ) {}
+
+  static async create(options: FaceAnalyzerOptions = {}): Promise<FaceAnalyzer> {
+    // These models are small (2-3 ms per call): one intra-op thread is faster than two
+    // competing ones, and leaves the other cores to the stages around.
+    const opts = { ...options, threads: options.threads ?? 1 };
+    const device = opts.device ?? 'auto';
+    const [short, mesh] = await Promise.all([
+      FaceAnalyzer.loadDetector(SHORT_RANGE, device, opts),
+      (async () => {
+        const file = await ensureMediapipeOnnx('face_landmark', opts.log);
+        const { session } = await loadSession(file, { device, log: opts.log, threads: opts.threads });
+        return { session, input: session.inputNames[0], outputs: [session.outputNames[0], session.outputNames[1]] as [string, string] };
+      })(),
+    ]);
+    const provider = (await loadSession(await ensureMediapipeOnnx('face_detection_short_range'), { device, threads: opts.threads })).provider;
+    return new FaceAnalyzer(short, mesh, provider, {
+      ...opts,
+      minFaceSize: opts.minFaceSize ?? 16,
+      fullRangeFallback: opts.fullRangeFallback ?? true,
+      minLandmarkScore: opts.minLandmarkScore ?? 0.5,
+    });
+  }
+
+  private static async loadDetector(spec: BlazeFaceSpec, device: DeviceRequest, opts: FaceAnalyzerOptions): Promise<Detector> {
+    const file = await ensureMediapipeOnnx(spec.name === 'short' ? 'face_detection_short_range' : 'face_detection_full_range', opts.log);
+    const { session } = await loadSession(file, { device, log: opts.log, threads: opts.threads });
+    // outputs: regressors [1,N,16], classificators [1,N,1] (names differ between the two files)
+    const outs = session.outputNames;
+    const meta = (session as any).outputMetadata as { name: string; shape?: (number | string)[] }[] | undefined;
+    let reg = outs[0], cls = outs[1];
+    if (meta && meta.length === 2 && meta[0].shape && meta[0].shape[2] === 1) [reg, cls] = [outs[1], outs[0]];
+    return { spec, session, anchors: ssdAnchors(spec), input: session.inputNames[0], outputs: [reg, cls] };
+  }
+
+  private async runDetector(d: Detector, frame: RgbFrame) {
+    const lb = letterbox(frame, d.spec.inputSize);
+    const S = d.spec.inputSize;
+    const res = await d.session.run({ [d.input]: new ort.Tensor('float32', lb.tensor, [1, S, S, 3]) });
+    const reg = res[d.outputs[0]].data as Float32Array;
+    const cls = res[d.outputs[1]].data as Float32Array;
+    return decodeDetections(d.spec, d.anchors, reg, cls, lb);
+  }
+
+  /** BlazeFace detection (short range, full range when that finds nothing). Faces have trackId -1. */
+  async detect(frame: RgbFrame): Promise<Face[]> {
+    const t0 = performance.now();
+    try {
+      this.timings.detectCalls++;
+      let dets = await this.runDetector(this.short, frame);
+      dets = dets.filter((d) => d.box.width >= this.opts.minFaceSize);
+      if (!dets.length && this.opts.fullRangeFallback) {
+        this.fullRange ??= FaceAnalyzer.loadDetector(FULL_RANGE, this.opts.device ?? 'auto', this.opts);
+        this.timings.fullRangeCalls++;
+        dets = (await this.runDetector(await this.fullRange, frame)).filter((d) => d.box.width >= this.opts.minFaceSize);
+      }
+      return dets.map((d) => ({
+        trackId: -1,
+        box: { x: d.box.x - 0.5, y: d.box.y - 0.5, width: d.box.width, height: d.box.height },
+        score: d.score,
+        keypoints: d.keypoints.map((p) => ({ x: p.x - 0.5, y: p.y - 0.5 })),
+        five: fiveFromKeypoints(d.keypoints.map((p) => ({ x: p.x - 0.5, y: p.y - 0.5 }))),
+      }));
+    } finally {
+      this.timings.detectMs += performance.now() - t0;
+    }
+  }
+
+  /** Run the face mesh on an ROI; returns the mesh (frame pixels) and its confidence. */
+  async meshAt(frame: RgbFrame, roi: Roi): Promise<{ mesh: Float32Array; score: number }> {
+    const t0 = performance.now();
+    try {
+      this.timings.meshCalls++;
+      const m = roiMatrix(roi, MESH_INPUT);
+      const crop = warpAffine(frame, m, MESH_INPUT, MESH_INPUT, 'bilinear');
+      const x = new Float32Array(MESH_INPUT * MESH_INPUT * 3);
+      for (let i = 0; i < x.length; i++) x[i] = crop.data[i] / 255;
+      const res = await this.mesh.session.run({ [this.mesh.input]: new ort.Tensor('float32', x, [1, MESH_INPUT, MESH_INPUT, 3]) });
+      const raw = res[this.mesh.outputs[0]].data as Float32Array;
+      const logit = (res[this.mesh.outputs[1]].data as Float32Array)[0];
+      const inv = invertAffine(m);
+      const zScale = roi.size / MESH_INPUT;
+      const mesh = new Float32Array(MESH_POINTS * 3);
+      for (let i = 0; i < MESH_POINTS; i++) {
+        // model output: continuous crop coordinates (0 = left edge); our crop has pixel centres on integers
+        const p = applyAffine(inv, { x: raw[i * 3] - 0.5, y: raw[i * 3 + 1] - 0.5 });
+        mesh[i * 3] = p.x;
+        mesh[i * 3 + 1] = p.y;
+        mesh[i * 3 + 2] = raw[i * 3 + 2] * zScale;
+      }
+      return { mesh, score: 1 / (1 + Math.exp(-Math.max(-100, Math.min(100, logit)))) };
+    } finally {
+      this.timings.meshMs += performance.now() - t0;
+    }
+  }
+
+  /** Face mesh for one detected face: 468 points, 5 alignment points from the mesh, landmark score. */
+  async landmarks(frame: RgbFrame, face: Face): Promise<Face> {
+    const roi = roiFromDetection(
+      { x: face.box.x + 0.5, y: face.box.y + 0.5, width: face.box.width, height: face.box.height },
+      face.keypoints[0],
+      face.keypoints[1],
+    );
+    // roiFromDetection uses edge coordinates for the box; the keypoints only give the angle.
+    roi.cx -= 0.5;
+    roi.cy -= 0.5;
+    const { mesh, score } = await this.meshAt(frame, roi);
+    return { ...face, mesh, landmarkScore: score, five: fiveFromMesh(mesh) };
+  }
+
+  /**
+   * Detect, then mesh every face. Faces whose mesh confidence is below minLandmarkScore keep
+   * their detector five points and are marked with the low landmarkScore (callers decide).
+   */
+  async analyze(frame: RgbFrame): Promise<Face[]> {
+    const faces = await this.detect(frame);
+    const out: Face[] = [];
+    for (const f of faces) {
+      const withMesh = await this.landmarks(frame, f);
+      out.push(withMesh.landmarkScore! >= this.opts.minLandmarkScore ? withMesh : { ...f, landmarkScore: withMesh.landmarkScore });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * Face tracking across frames.
+ *
+ * - Matching: each live track predicts its box and five points for the new frame (constant
+ *   velocity from its last two observations); detections are assigned greedily by a cost that
+ *   mixes box IoU and the five-point distance normalized by the face size. A detection that
+ *   matches nothing starts a new track; a track unseen for more than `maxGap` frames ends.
+ * - Gap filling: when a track is seen again after missing <= maxGap frames, the frames in
+ *   between (still in the look-ahead buffer) get faces interpolated linearly from both sides,
+ *   marked `interpolated: true`.
+ * - Smoothing: every coordinate (box, keypoints, five points, mesh) is replaced by a local
+ *   linear fit over the track's observations around the frame, with Gaussian weights of
+ *   sigma = `smoothing` frames. With look-ahead the window is centred (no lag on steady
+ *   motion); without (`update`) it is one-sided, still unbiased for linear motion. 0 = off.
+ *
+ * Two ways to drive it: `update(i, faces)` returns the frame's faces at once (no gap filling,
+ * causal smoothing); `push(i, faces)` returns the frames that are ready, `lookahead` frames
+ * later, and `flush()` the rest at the end of the stream.
+ */
+import { boxIou } from './blazeface.js';
+import type { Box, Face, Point } from './types.js';
+
+export interface TrackerOptions {
+  /** Gaussian sigma of the smoothing window, in frames; 0 turns smoothing off. Default 1.5. */
+  smoothing?: number;
+  /** Frames `push` holds back for gap filling and centred smoothing. Default 4. */
+  lookahead?: number;
+  /** Longest run of missed frames that is filled (and keeps the track alive). Default = lookahead. */
+  maxGap?: number;
+  /** Match threshold on the cost (lower is better); default 0.9. */
+  maxCost?: number;
+}
+
+export interface TrackedFrame {
+  index: number;
+  faces: Face[];
+}
+
+export interface TrackSummary {
+  id: number;
+  first: number;
+  last: number;
+  detected: number;
+  interpolated: number;
+}
+
+interface Track {
+  id: number;
+  /** Observations by frame index (detected or interpolated), raw (unsmoothed). */
+  obs: Map<number, Face>;
+  lastSeen: number;
+  prevSeen: number;
+  first: number;
+  detected: number;
+  interpolated: number;
+}
+
+const faceSize = (f: Face) => Math.max(1, Math.sqrt(f.box.width * f.box.height));
+
+function lerpP(a: Point, b: Point, t: number): Point {
+  return { x: a.x + (b.x - a.x) * t, y: a.y + (b.y - a.y) * t };
+}
+
+function lerpFace(a: Face, b: Face, t: number): Face {
+  const box: Box = {
+    x: a.box.x + (b.box.x - a.box.x) * t,
+    y: a.box.y + (b.box.y - a.box.y) * t,
+    width: a.box.width + (b.box.width - a.box.width) * t,
+    height: a.box.height + (b.box.height - a.box.height) * t,
+  };
+  const out: Face = {
+    trackId: a.trackId,
+    box,
+    score: Math.min(a.score, b.score),
+    keypoints: a.keypoints.map((p, i) => lerpP(p, b.keypoints[i] ?? p, t)),
+    five: a.five.map((p, i) => lerpP(p, b.five[i] ?? p, t)),
+    interpolated: true,
+  };
+  if (a.mesh && b.mesh) {
+    const m = new Float32Array(a.mesh.length);
+    for (let i = 0; i < m.length; i++) m[i] = a.mesh[i] + (b.mesh[i] - a.mesh[i]) * t;
+    out.mesh = m;
+    out.landmarkScore = Math.min(a.landmarkScore ?? 1, b.landmarkScore ?? 1);
+  }
+  return out;
+}
+
+/** Predicted face of a track at frame `i` (constant velocity from its last two observations). */
+function predict(tr: Track, i: number): Face {
+  const last = tr.obs.get(tr.lastSeen)!;
+  const prev = tr.prevSeen >= 0 ? tr.obs.get(tr.prevSeen) : undefined;
+  if (!prev || tr.lastSeen === tr.prevSeen) return last;
+  const t = (i - tr.prevSeen) / (tr.lastSeen - tr.prevSeen);
+  // extrapolation of the points and box position; sizes are kept
+  const f = lerpFace(prev, last, t);
+  return { ...f, box: { ...f.box, width: last.box.width, height: last.box.height } };
+}
+
+/** Matching cost: 1 - IoU blended with the mean five-point distance in face sizes. */
+export function matchCost(pred: Face, det: Face): number {
+  const iou = boxIou(pred.box, det.box);
+  let d = 0;
+  const n = Math.min(pred.five.length, det.five.length);
+  for (let k = 0; k < n; k++) d += Math.hypot(pred.five[k].x - det.five[k].x, pred.five[k].y - det.five[k].y);
+  d /= Math.max(1, n) * faceSize(pred);
+  return 0.5 * (1 - iou) + d;
+}
+
+/** Local linear fit at `t` of samples (d = frame - t, y), Gaussian weights. */
+function localLinear(ds: number[], ws: number[], ys: ArrayLike<number>): number {
+  let S0 = 0, S1 = 0, S2 = 0, T0 = 0, T1 = 0;
+  for (let i = 0; i < ds.length; i++) {
+    const w = ws[i], d = ds[i], y = ys[i];
+    S0 += w; S1 += w * d; S2 += w * d * d; T0 += w * y; T1 += w * d * y;
+  }
+  const den = S0 * S2 - S1 * S1;
+  if (den > 1e-9 * S0 * S0) return (S2 * T0 - S1 * T1) / den;
+  return T0 / S0;
+}
+
+export class FaceTracker {
+  readonly smoothing: number;
+  readonly lookahead: number;
+  readonly maxGap: number;
+  private readonly maxCost: number;
+  private tracks: Track[] = [];
+  private ended: TrackSummary[] = [];
+  private nextId = 0;
+  /** Frames not yet released: index → detected face list (with track ids). */
+  private pending = new Map<number, Face[]>();
+  private order: number[] = [];
+  private lastIndex = -Infinity;
+
+  constructor(opts: TrackerOptions = {}) {
+    this.smoothing = Math.max(0, opts.smoothing ?? 1.5);
+    this.lookahead = Math.max(0, Math.floor(opts.lookahead ?? 4));
+    this.maxGap = Math.max(0, Math.floor(opts.maxGap ?? this.lookahead));
+    this.maxCost = opts.maxCost ?? 0.9;
+  }
+
+  /** Immediate mode: the frame's faces with track ids, causally smoothed; no gap filling. */
+  update(frameIndex: number, faces: Face[]): Face[] {
+    this.ingest(frameIndex, faces, false);
+    const out = this.release(frameIndex);
+    this.pending.delete(frameIndex);
+    this.order = this.order.filter((i) => i !== frameIndex);
+    return out;
+  }
+
+  /** Look-ahead mode: returns the frames that are ready (in order). */
+  push(frameIndex: number, faces: Face[]): TrackedFrame[] {
+    this.ingest(frameIndex, faces, true);
+    const ready: TrackedFrame[] = [];
+    while (this.order.length && this.order[0] <= frameIndex - this.lookahead) {
+      const i = this.order.shift()!;
+      ready.push({ index: i, faces: this.release(i) });
+      this.pending.delete(i);
+    }
+    return ready;
+  }
+
+  /** End of stream: every frame still held back. */
+  flush(): TrackedFrame[] {
+    const out: TrackedFrame[] = [];
+    for (const i of this.order) out.push({ index: i, faces: this.release(i) });
+    this.order = [];
+    this.pending.clear();
+    return out;
+  }
+
+  /** All tracks seen so far (ended and live). */
+  summary(): TrackSummary[] {
+    const live = this.tracks.map((t) => ({ id: t.id, first: t.first, last: t.lastSeen, detected: t.detected, interpolated: t.interpolated }));
+    return [...this.ended, ...live].sort((a, b) => a.id - b.id);
+  }
+
+  private ingest(frameIndex: number, faces: Face[], fill: boolean): void {
+    if (frameIndex <= this.lastIndex) throw new Error(`FaceTracker: frame ${frameIndex} after ${this.lastIndex}`);
+    this.lastIndex = frameIndex;
+    // end tracks that have been missing too long
+    for (const tr of this.tracks) {
+      if (frameIndex - tr.lastSeen > this.maxGap + 1) this.ended.push({ id: tr.id, first: tr.first, last: tr.lastSeen, detected: tr.detected, interpolated: tr.interpolated });
+    }
+    this.tracks = this.tracks.filter((tr) => frameIndex - tr.lastSeen <= this.maxGap + 1);
+
+    // greedy assignment on the cost matrix
+    const preds = this.tracks.map((tr) => predict(tr, frameIndex));
+    const pairs: { t: number; d: number; c: number }[] = [];
+    preds.forEach((p, t) => faces.forEach((f, d) => {
+      const c = matchCost(p, f);
+      if (c <= this.maxCost) pairs.push({ t, d, c });
+    }));
+    pairs.sort((a, b) => a.c - b.c);
+    const tUsed = new Set<number>(), dUsed = new Set<number>();
+    const assigned: Face[] = new Array(faces.length);
+    for (const { t, d } of pairs) {
+      if (tUsed.has(t) || dUsed.has(d)) continue;
+      tUsed.add(t);
+      dUsed.add(d);
+      const tr = this.tracks[t];
+      const face: Face = { ...faces[d], trackId: tr.id, interpolated: false };
+      const gapFrom = tr.lastSeen;
+      if (fill && frameIndex - gapFrom > 1) {
+        const a = tr.obs.get(gapFrom)!;
+        for (let i = gapFrom + 1; i < frameIndex; i++) {
+          if (!this.pending.has(i)) continue; // already released
+          const f = lerpFace(a, face, (i - gapFrom) / (frameIndex - gapFrom));
+          f.trackId = tr.id;
+          tr.obs.set(i, f);
+          tr.interpolated++;
+          this.pending.get(i)!.push(f);
+        }
+      }
+      tr.obs.set(frameIndex, face);
+      tr.prevSeen = tr.lastSeen;
+      tr.lastSeen = frameIndex;
+      tr.detected++;
+      assigned[d] = face;
+    }
+    faces.forEach((f, d) => {
+      if (dUsed.has(d)) return;
+      const tr: Track = { id: this.nextId++, obs: new Map(), lastSeen: frameIndex, prevSeen: -1, first: frameIndex, detected: 1, interpolated: 0 };
+      const face: Face = { ...f, trackId: tr.id, interpolated: false };
+      tr.obs.set(frameIndex, face);
+      this.tracks.push(tr);
+      assigned[d] = face;
+    });
+    this.pending.set(frameIndex, assigned);
+    this.order.push(frameIndex);
+    // forget observations no smoothing window can reach any more
+    const horizon = frameIndex - this.lookahead - Math.ceil(3 * this.smoothing) - 2;
+    for (const tr of this.tracks) for (const k of tr.obs.keys()) if (k < horizon) tr.obs.delete(k);
+  }
+
+  /** Smoothed faces of frame `i`. */
+  private release(i: number): Face[] {
+    const faces = this.pending.get(i) ?? [];
+    if (this.smoothing <= 0) return faces.slice().sort((a, b) => a.trackId - b.trackId);
+    const out: Face[] = [];
+    for (const f of faces) {
+      const tr = this.tracks.find((t) => t.id === f.trackId);
+      out.push(tr ? this.smoothFace(tr, i, f) : f);
+    }
+    return out.sort((a, b) => a.trackId - b.trackId);
+  }
+
+  private smoothFace(tr: Track, i: number, f: Face): Face {
+    const R = Math.ceil(3 * this.smoothing);
+    const ds: number[] = [], ws: number[] = [], fs: Face[] = [];
+    const s2 = 2 * this.smoothing * this.smoothing;
+    for (let k = i - R; k <= i + R; k++) {
+      const o = tr.obs.get(k);
+      if (!o) continue;
+      ds.push(k - i);
+      ws.push(Math.exp(-((k - i) * (k - i)) / s2));
+      fs.push(o);
+    }
+    if (fs.length < 2) return f;
+    const n = fs.length;
+    const ys = new Float64Array(n);
+    const fit = (get: (g: Face) => number) => {
+      for (let j = 0; j < n; j++) ys[j] = get(fs[j]);
+      return localLinear(ds, ws, ys);
+    };
+    const pts = (sel: (g: Face) => Point[]) =>
+      sel(f).map((_, k) => ({ x: fit((g) => sel(g)[k]?.x ?? sel(f)[k].x), y: fit((g) => sel(g)[k]?.y ?? sel(f)[k].y) }));
+    const out: Face = {
+      ...f,
+      box: { x: fit((g) => g.box.x), y: fit((g) => g.box.y), width: fit((g) => g.box.width), height: fit((g) => g.box.height) },
+      keypoints: pts((g) => g.keypoints),
+      five: pts((g) => g.five),
+    };
+    if (f.mesh && fs.every((g) => g.mesh)) {
+      const m = new Float32Array(f.mesh.length);
+      for (let c = 0; c < m.length; c++) {
+        for (let j = 0; j < n; j++) ys[j] = fs[j].mesh![c];
+        m[c] = localLinear(ds, ws, ys);
+      }
+      out.mesh = m;
+    }
+    return out;
+  }
+}
