@@ -7,7 +7,7 @@
  *    of the warp: the frame keeps its own eyes and mouth, open or closed.
  * 2. Colour and lighting matched to the frame: Lab mean and standard deviation of the warped
  *    face transferred to the frame face's statistics, separately for the upper face (above
- *    the nose tip) and the lower face, smoothed over time per track.
+ *    the nose tip) and the lower face with a smooth ramp between them, smoothed over time per track.
  * 3. Gradient-domain (Poisson) blend inside the warped region: the result keeps the warped
  *    face's gradients and takes the frame's values at the region boundary (solved as a
  *    harmonic membrane on a coarse grid, upsampled, then refined by SOR at full resolution),
@@ -197,8 +197,14 @@ export function meshSwap(frame: RgbFrame, targetMesh: Float32Array, source: Mesh
   const zbuf = new Float32Array(n).fill(Infinity);
   const inR = new Uint8Array(n);
   const g = new Float32Array(n * 3); // warped source RGB
-  const noseY = targetMesh[1 * 3 + 1]; // nose tip splits upper/lower face
-  const region = new Uint8Array(n); // 0 upper, 1 lower
+  // upper/lower face weight: 0 above the nose tip, 1 below, a smooth ramp over 30 % of the face height between
+  const noseY = targetMesh[1 * 3 + 1];
+  const ramp = Math.max(2, 0.3 * (by1 - by0));
+  const lowerW = (y: number) => {
+    const t = Math.max(0, Math.min(1, 0.5 + (y - noseY) / ramp));
+    return t * t * (3 - 2 * t);
+  };
+  const region = new Float32Array(n); // lower-face weight
   for (let t = 0; t < tri.length; t += 3) {
     const a = tri[t], b = tri[t + 1], c = tri[t + 2];
     const ax = targetMesh[a * 3], ay = targetMesh[a * 3 + 1], az = targetMesh[a * 3 + 2];
@@ -220,7 +226,7 @@ export function meshSwap(frame: RgbFrame, targetMesh: Float32Array, source: Mesh
         if (z >= zbuf[k]) continue;
         zbuf[k] = z;
         inR[k] = 1;
-        region[k] = y < noseY ? 0 : 1;
+        region[k] = lowerW(y);
         // bilinear sample of the source at the barycentric point
         const sx = l1 * sax + l2 * sbx + l3 * scx, sy = l1 * say + l2 * sby + l3 * scy;
         const ix = Math.max(0, Math.min(S.width - 2, Math.floor(sx))), iy = Math.max(0, Math.min(S.height - 2, Math.floor(sy)));
@@ -249,14 +255,22 @@ export function meshSwap(frame: RgbFrame, targetMesh: Float32Array, source: Mesh
       for (let x = 0; x < bw; x++) {
         const k = y * bw + x;
         if (!inR[k]) continue;
-        const st = sum[region[k]];
+        const wl = region[k];
         rgbToLab(g[k * 3], g[k * 3 + 1], g[k * 3 + 2], lab);
         gLab[k * 3] = lab[0]; gLab[k * 3 + 1] = lab[1]; gLab[k * 3 + 2] = lab[2];
-        for (let ch = 0; ch < 3; ch++) { st.s[ch] += lab[ch]; st.ss[ch] += lab[ch] * lab[ch]; }
         const o = ((y + Y0) * W + (x + X0)) * 3;
-        rgbToLab(frame.data[o], frame.data[o + 1], frame.data[o + 2], lab);
-        for (let ch = 0; ch < 3; ch++) { st.t[ch] += lab[ch]; st.tt[ch] += lab[ch] * lab[ch]; }
-        st.n++;
+        const tl = new Float64Array(3);
+        rgbToLab(frame.data[o], frame.data[o + 1], frame.data[o + 2], tl);
+        for (let r = 0; r < 2; r++) {
+          const st = sum[r];
+          const w = r ? wl : 1 - wl;
+          if (w <= 0) continue;
+          for (let ch = 0; ch < 3; ch++) {
+            st.s[ch] += w * lab[ch]; st.ss[ch] += w * lab[ch] * lab[ch];
+            st.t[ch] += w * tl[ch]; st.tt[ch] += w * tl[ch] * tl[ch];
+          }
+          st.n += w;
+        }
       }
     }
     const transfer = sum.map((st) =>
@@ -283,13 +297,11 @@ export function meshSwap(frame: RgbFrame, targetMesh: Float32Array, source: Mesh
     const rgb = new Float64Array(3);
     for (let k = 0; k < n; k++) {
       if (!inR[k]) continue;
-      const tr = transfer[region[k]];
-      labToRgb(
-        gLab[k * 3] * tr[0].scale + tr[0].offset,
-        gLab[k * 3 + 1] * tr[1].scale + tr[1].offset,
-        gLab[k * 3 + 2] * tr[2].scale + tr[2].offset,
-        rgb,
-      );
+      const wl = region[k];
+      const up = transfer[0], lo = transfer[1];
+      const sc = (ch: number) => up[ch].scale * (1 - wl) + lo[ch].scale * wl;
+      const of = (ch: number) => up[ch].offset * (1 - wl) + lo[ch].offset * wl;
+      labToRgb(gLab[k * 3] * sc(0) + of(0), gLab[k * 3 + 1] * sc(1) + of(1), gLab[k * 3 + 2] * sc(2) + of(2), rgb);
       g[k * 3] = rgb[0]; g[k * 3 + 1] = rgb[1]; g[k * 3 + 2] = rgb[2];
     }
   }

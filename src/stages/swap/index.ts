@@ -1,0 +1,249 @@
+/**
+ * The identity-swap stage: turn every face in the frame back into the person of the
+ * `--identity` photos.
+ *
+ * Backends (opts.backends.swap): 'inswapper' | 'simswap' | 'ghost' (model files the user
+ * installs, see MODEL-CONTRACTS.md), 'mesh' (embedded, classical: src/stages/swap/mesh.ts),
+ * 'auto' (the first installed model backend whose embedder/converter are installed too,
+ * else 'mesh'), 'none'. Without --identity the stage is skipped and says so.
+ *
+ * Per frame it publishes `idSimBefore` / `idSimAfter` (cosine of the identity's descriptor and
+ * the largest face's descriptor before and after the swap) in item.values, and a summary in
+ * the stage report.
+ */
+import { modelError, usageError } from '../../errors.js';
+import type { RgbFrame } from '../../media/frame.js';
+import { FaceAnalyzer } from '../../faces/analyzer.js';
+import { createDescriptor, type FaceDescriptor } from '../../faces/descriptor.js';
+import { loadIdentity, readImage, type Identity } from '../../faces/identity.js';
+import type { Face } from '../../faces/types.js';
+import { ID_SIM_AFTER, ID_SIM_BEFORE, largestFace, summarizeIdentity, cosine, type IdentitySample } from '../../metrics/identity.js';
+import { getEntry } from '../../models/manifest.js';
+import { modelStatus } from '../../models/registry.js';
+import type { DeviceRequest } from '../../models/session.js';
+import { skippedStage, StageStats, mapOrdered } from '../../pipeline/stage.js';
+import type { FrameItem, RestoreOptions, RunContext, Stage } from '../../pipeline/types.js';
+import { meshSwap, prepareMeshSource, type MeshSource, type MeshSwapState } from './mesh.js';
+import { openSwapModel, SWAP_MODELS, type SwapModel, type SwapModelFiles } from './models.js';
+
+export type SwapBackendName = 'auto' | 'inswapper' | 'simswap' | 'ghost' | 'mesh' | 'none';
+const BACKENDS: SwapBackendName[] = ['auto', 'inswapper', 'simswap', 'ghost', 'mesh', 'none'];
+
+/** Swap options beyond RestoreOptions (the CLI's --identity-face N). */
+export interface SwapOptions {
+  /** Which face of the identity photo(s) is the identity when a photo shows several (0 = largest). */
+  identityFace?: number;
+  /** Model files to use instead of the manifest locations (tests, `--model` overrides). */
+  files?: SwapModelFiles;
+  /** Measure identity similarity per frame (default true; two descriptor runs per frame). */
+  measure?: boolean;
+}
+
+/** One ready swapper: swaps one face of a frame. */
+export interface Swapper {
+  backend: string;
+  /** Why this backend ran. */
+  reason: string;
+  swapFace(frame: RgbFrame, face: Face): Promise<RgbFrame>;
+}
+
+function modelInstalled(name: string): boolean {
+  try {
+    return modelStatus(getEntry(name)).state === 'installed';
+  } catch {
+    return false;
+  }
+}
+
+/** Model entries a model backend could use now (the file, its embedder and converter installed). */
+export function usableModelEntries(backend: 'inswapper' | 'simswap' | 'ghost'): string[] {
+  return SWAP_MODELS[backend].filter((name) => {
+    if (!modelInstalled(name)) return false;
+    const c = getEntry(name).contract.identity;
+    if (!modelInstalled(c?.embedder ?? 'arcface_w600k_r50')) return false;
+    return !c?.converter || modelInstalled(c.converter);
+  });
+}
+
+/** Mesh swapper for an identity (warps the first photo's face). */
+export function meshSwapper(identity: Identity, reason: string): Swapper {
+  const photo = identity.photos.find((p) => p.face.mesh);
+  if (!photo) {
+    throw modelError(
+      `identity photo ${identity.photos[0].path}: the face mesh is not confident enough for the mesh swap`,
+      'use a sharper, more frontal photo of the face',
+    );
+  }
+  const source: MeshSource = prepareMeshSource(photo.frame, photo.face);
+  const states = new Map<number, MeshSwapState>();
+  return {
+    backend: 'mesh',
+    reason,
+    async swapFace(frame, face) {
+      if (!face.mesh) return frame;
+      const key = face.trackId ?? -1;
+      if (!states.has(key)) states.set(key, {});
+      return meshSwap(frame, face.mesh, source, { state: states.get(key) }).frame;
+    },
+  };
+}
+
+/** Model swapper: the identity's ArcFace embeddings averaged, mapped into the model's space. */
+export async function modelSwapper(model: SwapModel, identity: Identity, reason: string): Promise<Swapper> {
+  const embs: Float32Array[] = [];
+  for (const p of identity.photos) embs.push(await model.embed(p.frame, p.face.five));
+  const acc = new Float32Array(embs[0].length);
+  for (const e of embs) for (let i = 0; i < acc.length; i++) acc[i] += e[i] / embs.length;
+  const latent = await model.sourceLatent(acc);
+  return { backend: model.name, reason, swapFace: (frame, face) => model.swapFace(frame, face, latent) };
+}
+
+/** Choose and open the swapper for a backend name. */
+export async function openSwapper(
+  backend: SwapBackendName,
+  identity: Identity,
+  opts: { device?: DeviceRequest; log?: (m: string) => void; files?: SwapModelFiles } = {},
+): Promise<Swapper> {
+  if (backend === 'mesh') return meshSwapper(identity, 'mesh backend requested');
+  if (backend === 'none') throw usageError('openSwapper: backend none swaps nothing');
+  const tryModels = async (b: 'inswapper' | 'simswap' | 'ghost', names: string[]) => {
+    let last: unknown;
+    for (const name of names) {
+      try {
+        const m = await openSwapModel(name, { device: opts.device, log: opts.log, files: opts.files });
+        return await modelSwapper(m, identity, backend === 'auto' ? `${name} is installed (auto picks inswapper, simswap, ghost, then mesh)` : `${b} backend requested`);
+      } catch (e) {
+        last = e;
+      }
+    }
+    throw last;
+  };
+  if (backend === 'auto') {
+    for (const b of ['inswapper', 'simswap', 'ghost'] as const) {
+      const names = usableModelEntries(b);
+      if (!names.length) continue;
+      try {
+        return await tryModels(b, names);
+      } catch (e) {
+        opts.log?.(`swap: ${b} is installed but could not be used (${(e as Error).message.split('\n')[0]}); trying the next backend`);
+      }
+    }
+    return meshSwapper(
+      identity,
+      'no swap model installed (inswapper_128, simswap_256/512, ghost_*_256 with arcface_w600k_r50 and their converters): embedded mesh swap',
+    );
+  }
+  const names = opts.files?.model ? SWAP_MODELS[backend].slice(0, 1) : SWAP_MODELS[backend].filter(modelInstalled);
+  if (!names.length) {
+    throw modelError(
+      `swap backend '${backend}' needs one of ${SWAP_MODELS[backend].join(', ')}, and none is installed`,
+      `restore models add <file.onnx> --as ${SWAP_MODELS[backend][0]}, or use --swap-backend mesh`,
+    );
+  }
+  return tryModels(backend, names);
+}
+
+/** Largest face first, then the rest (so values describe the main face). */
+function facesToSwap(faces: Face[]): Face[] {
+  return [...faces].sort((a, b) => b.box.width * b.box.height - a.box.width * a.box.height);
+}
+
+/**
+ * The swap stage. `ctx` needs `device` and `log` (RunContext or the stage-build context).
+ */
+export async function createSwapStage(
+  opts: RestoreOptions & SwapOptions,
+  ctx: Pick<RunContext, 'device' | 'log'> & Partial<RunContext>,
+): Promise<Stage> {
+  const want = (opts.backends?.swap ?? 'auto') as SwapBackendName;
+  if (!BACKENDS.includes(want)) throw usageError(`unknown swap backend '${want}'`, `use one of ${BACKENDS.join(', ')}`);
+  if (want === 'none') return skippedStage('swap', 'swap backend none requested');
+  if (!opts.identity?.length) return skippedStage('swap', 'no --identity photo given: the face is left as it is');
+  const device: DeviceRequest = opts.device ?? ctx.device ?? 'auto';
+  const log = (m: string) => ctx.log.info(m);
+  const analyzer = await FaceAnalyzer.create({ device, log: (m) => ctx.log.debug(m) });
+  const descriptor: FaceDescriptor = await createDescriptor({ device, log: (m) => ctx.log.debug(m) });
+  const identity = await loadIdentity(opts.identity, { analyzer, descriptor, identityFace: opts.identityFace });
+  const swapper = await openSwapper(want, identity, { device, log, files: opts.files });
+  ctx.log.info(`swap: ${swapper.backend} (${swapper.reason}); identity from ${identity.photos.length} photo(s), similarity by ${descriptor.label}`);
+  const measure = opts.measure ?? true;
+  const stats = new StageStats();
+  const samples: IdentitySample[] = [];
+  let faces = 0, swapMs = 0, framesWithoutFace = 0;
+  const process = async (item: FrameItem): Promise<FrameItem> => {
+    const found = item.faces ?? (await analyzer.analyze(item.frame));
+    if (!item.faces) item.faces = found;
+    if (!found.length) {
+      framesWithoutFace++;
+      return item;
+    }
+    const main = largestFace(found)!;
+    const before = measure ? cosine(identity.descriptor, await descriptor.describe(item.frame, main.five)) : NaN;
+    let frame = item.frame;
+    for (const f of facesToSwap(found)) {
+      const t0 = performance.now();
+      frame = await swapper.swapFace(frame, f);
+      swapMs += performance.now() - t0;
+      faces++;
+    }
+    item.frame = frame;
+    if (measure) {
+      const after = cosine(identity.descriptor, await descriptor.describe(frame, main.five));
+      samples.push({ index: item.index, before, after });
+      item.values = { ...(item.values ?? {}), [ID_SIM_BEFORE]: +before.toFixed(4), [ID_SIM_AFTER]: +after.toFixed(4) };
+    }
+    return item;
+  };
+  return {
+    name: 'swap',
+    backend: swapper.backend,
+    run(input) {
+      return mapOrdered(
+        input,
+        async (item) => {
+          const out = await stats.time(() => process(item));
+          stats.frames++;
+          return out;
+        },
+        1,
+      );
+    },
+    report: () =>
+      stats.report({
+        name: 'swap',
+        backend: swapper.backend,
+        ran: true,
+        reason: swapper.reason,
+        details: {
+          identityPhotos: identity.photos.map((p) => p.path),
+          facesSwapped: faces,
+          framesWithoutFace,
+          msPerFace: faces ? +(swapMs / faces).toFixed(2) : 0,
+          ...(measure ? { identity: summarizeIdentity(samples, identity.descriptorLabel) } : {}),
+        },
+      }),
+  };
+}
+
+/**
+ * Time one swap backend per face on the astronaut fixture with a given identity photo, for
+ * `npm run bench`: returns the mean ms per face over `iterations` runs after one warm-up.
+ */
+export async function benchSwapBackend(
+  backend: Exclude<SwapBackendName, 'none' | 'auto'>,
+  opts: { device?: DeviceRequest; identityPhoto: string; targetPhoto: string; iterations?: number; files?: SwapModelFiles },
+): Promise<{ backend: string; msPerFace: number; iterations: number; faceWidth: number }> {
+  const device = opts.device ?? 'auto';
+  const analyzer = await FaceAnalyzer.create({ device });
+  const descriptor = await createDescriptor({ device });
+  const identity = await loadIdentity([opts.identityPhoto], { analyzer, descriptor });
+  const swapper = await openSwapper(backend, identity, { device, files: opts.files });
+  const target = await readImage(opts.targetPhoto);
+  const face = largestFace(await analyzer.analyze(target));
+  if (!face) throw modelError(`bench: no face in ${opts.targetPhoto}`);
+  await swapper.swapFace(target, face);
+  const n = opts.iterations ?? 5;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await swapper.swapFace(target, face);
+  return { backend: swapper.backend, msPerFace: +((performance.now() - t0) / n).toFixed(2), iterations: n, faceWidth: Math.round(face.box.width) };
+}
