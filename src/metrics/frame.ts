@@ -2,11 +2,17 @@
  * Per-frame full-reference metrics: MSE/PSNR over RGB and over BT.601 luma, and SSIM
  * (Wang et al. 2004, Gaussian window) over BT.601 luma, plus the summary over a clip.
  *
- * SSIM is computed here with a separable 11x11 Gaussian filter on Float64 sums. It is the
- * same computation as ssim.js's `fast` variant (`ssim.js/dist/ssim.js`, 'valid' region, no
- * downsampling), which the tests use as a cross-check; ssim.js itself takes RGBA input and
- * rounds its grey image to integers (Matlab/`rgb2gray` weights, not float BT.601) and spends
- * ~150 ms on a 384x384 frame, so the hot path does not call it.
+ * About ssim.js (3.5): its defaults are not this definition. The default algorithm 'weber'
+ * uses a box window; the default downsample 'original' shrinks both images by
+ * round(min(w,h)/256) with a box filter first (so 384x384 frames would be scored at 192x192);
+ * its rgb2gray rounds to integers with Matlab weights (0.29894/0.58704/0.11402, or an integer
+ * 77/150/29 approximation by default), not float BT.601. Its 'fast' and 'original' algorithms
+ * with downsample: false are the Gaussian definition, averaged over the 'valid' region (no
+ * padding), but it only accepts RGBA input and took ~75-150 ms on a 384x384 frame here.
+ * So ssimGray below computes the same thing (separable 11x11 Gaussian, Float64 sums, valid
+ * region) on float BT.601 luma in ~20 ms; the tests check it against ssim.js ('original',
+ * no downsampling) on the same integer grey image to 1e-9, and against a plain double-loop
+ * implementation.
  */
 import { lumaBt601, type RgbFrame } from '../media/frame.js';
 import { RestoreError } from '../errors.js';
