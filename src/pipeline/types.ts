@@ -38,7 +38,8 @@ export interface StageReport {
 
 export interface RunContext {
   signal: AbortSignal;
-  device: 'cpu' | 'cuda';
+  /** The device asked for; each model stage reports the provider that actually ran. */
+  device: 'auto' | 'cpu' | 'cuda';
   log: Logger;
   video: VideoInfo;
   options: RestoreOptions;

@@ -1,0 +1,175 @@
+#!/usr/bin/env node
+/** The `restore` command line. */
+import path from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT } from '../errors.js';
+import { degradeClip } from '../pipeline/degrade.js';
+import { createLogger } from '../pipeline/log.js';
+import { createProgressBar } from '../pipeline/progress.js';
+import { defaultOptions, runRestore, toolVersion } from '../pipeline/run.js';
+import type { RestoreOptions } from '../pipeline/types.js';
+import { collect, parseNumber, parseSize, printJson, runAction, signalController } from './util.js';
+import { registerExtraCommands } from './commands/index.js';
+
+const EXIT_HELP = `
+Exit codes:
+  0  success                     4  output cannot be written
+  1  bad input (file, video,     5  internal error
+     mask, identity photo, face) 6  batch: some videos failed
+  2  usage error (bad option)    7  batch: every video failed
+  3  model missing or invalid    130 interrupted (Ctrl-C / SIGTERM)`;
+
+const program = new Command('restore')
+  .description('Repair tampered face videos: fill painted-over regions, raise resolution, restore faces,\nturn them back into the identity of a photo, and score the result against a clean reference.')
+  .version(toolVersion)
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+function addRunOptions(cmd: Command): Command {
+  return cmd
+    .option('-o, --out <file>', 'restored video (default: <report-dir>/<name>.restored.mp4)')
+    .option('--report-dir <dir>', 'where report.json, frames.csv and report.html go (default: reports/<name>)')
+    .option('--identity <img>', 'photo of the person the faces must become (repeat to average several photos)', collect)
+    .option('--identity-face <n>', 'which face of the identity photo, when it shows several (0 = largest)', parseNumber('--identity-face', 0, 64, true))
+    .option('--reference <video>', 'clean reference video: every frame is scored (PSNR, SSIM)')
+    .option('--mask <file|auto>', 'regions to fill: an image (same for every frame) or a mask video, white = hole; "auto" detects painted-over areas')
+    .option('--mask-dilate <px>', 'grow the mask by this many pixels', parseNumber('--mask-dilate', 0, 64, true))
+    .option('--scale <n>', 'upscale factor (default: to the reference size when --reference is given, else none)', parseNumber('--scale', 0.1, 16))
+    .option('--size <WxH>', 'exact output size, e.g. 1280x720', parseSize)
+    .option('--inpaint <backend>', 'inpainting backend: auto | mat | lama | builtin | spatial | harmonic | none', 'auto')
+    .option('--upscale <backend>', 'super-resolution backend: auto | swinir | realesrgan | rdn | lanczos', 'auto')
+    .option('--restore-face <backend>', 'face restoration backend: auto | gpen | gfpgan | codeformer | none', 'auto')
+    .option('--swap <backend>', 'identity swap backend: auto | simswap | ghost | inswapper | mesh | none', 'auto')
+    .option('--temporal <backend>', 'temporal smoothing backend: auto | flow | none', 'auto')
+    .option('--crf <n>', 'H.264 quality (0 lossless .. 51 worst)', parseNumber('--crf', 0, 51, true), 18)
+    .option('--preset <name>', 'x264 preset (ultrafast .. veryslow)', 'medium')
+    .addOption(new Option('--device <device>', 'where models run').choices(['auto', 'cpu', 'cuda']).default('auto'))
+    .option('--concurrency <n>', 'frames processed at once inside a stage', parseNumber('--concurrency', 1, 16, true), 2)
+    .option('--max-frames <n>', 'only the first N frames (quick checks)', parseNumber('--max-frames', 1, 1e9, true))
+    .option('--thumbnails <n>', 'before/after frames shown in the report', parseNumber('--thumbnails', 0, 12, true), 3)
+    .option('--json', 'print the result (or the error) as JSON on stdout; no progress bar')
+    .option('-q, --quiet', 'no progress and no log lines, errors only')
+    .option('--no-progress', 'no progress bar');
+}
+
+export function optionsFrom(input: string, o: Record<string, any>): RestoreOptions {
+  return defaultOptions({
+    input,
+    out: o.out,
+    reportDir: o.reportDir,
+    identity: o.identity,
+    identityFace: o.identityFace,
+    reference: o.reference,
+    mask: o.mask,
+    maskDilate: o.maskDilate,
+    scale: o.scale,
+    size: o.size,
+    crf: o.crf,
+    preset: o.preset,
+    device: o.device,
+    backends: { inpaint: o.inpaint, upscale: o.upscale, 'restore-face': o.restoreFace, swap: o.swap, temporal: o.temporal },
+    concurrency: o.concurrency,
+    maxFrames: o.maxFrames,
+    thumbnails: o.thumbnails,
+    json: !!o.json,
+    quiet: !!o.quiet,
+    progress: o.progress !== false && !o.json && !o.quiet,
+  } as Partial<RestoreOptions> & { input: string });
+}
+
+addRunOptions(
+  program
+    .command('run <input>', { isDefault: true })
+    .description('restore one video (the default command: `restore input.mp4 ...` runs this)'),
+)
+  .addHelpText(
+    'after',
+    `
+Examples:
+  restore clip.mp4 --identity person.jpg
+  restore fixtures/videos/cases/pan-x4/input.mp4 --mask fixtures/videos/cases/pan-x4/mask.mp4 \\
+          --reference fixtures/videos/cases/pan-x4/reference.mp4
+  restore clip.mp4 --scale 2 --out "out dir/clip 2x.mp4" --json
+${EXIT_HELP}`,
+  )
+  .action((input: string, o: Record<string, any>) =>
+    runAction(!!o.json, async () => {
+      const opts = optionsFrom(input, o);
+      const signal = signalController().signal;
+      const log = createLogger({ quiet: opts.quiet || opts.json });
+      const bar = createProgressBar(path.basename(input), opts.progress);
+      try {
+        const r = await runRestore(opts, { signal, log, onProgress: (p) => bar.update(p) });
+        bar.stop();
+        if (opts.json) printJson({ ok: true, out: r.out, reportDir: r.reportDir, files: r.files, report: r.report });
+        else {
+          const m = r.report.metrics;
+          log.info(`restored ${r.report.output.frames} frames (${r.report.output.width}x${r.report.output.height}) in ${(r.report.timing.wallMs / 1000).toFixed(1)} s -> ${r.out}`);
+          for (const s of r.report.stages) log.info(`  ${s.name.padEnd(13)} ${s.ran ? s.backend.padEnd(16) + ` ${s.msPerFrame} ms/frame` : 'did not run: ' + (s.reason ?? '')}`);
+          if (m) {
+            const b = m.before;
+            log.info(`  PSNR (RGB) ${m.after.psnrRgbMean.toFixed(2)} dB${b ? ` (bicubic input: ${b.psnrRgbMean.toFixed(2)})` : ''}, SSIM (Y) ${m.after.ssimYMean.toFixed(4)}${b ? ` (bicubic: ${b.ssimYMean.toFixed(4)})` : ''}`);
+          } else if (r.report.metricsSkipped) log.info(`  metrics: ${r.report.metricsSkipped}`);
+          log.info(`report: ${r.files.html}`);
+        }
+      } finally {
+        bar.stop();
+      }
+    }),
+  );
+
+program
+  .command('degrade <clean>')
+  .description('make a benchmark case from a clean clip: x4 downscale (default), painted-over regions, optionally another identity')
+  .requiredOption('--out <dir>', 'case folder: input.mp4, mask.mp4, reference.mp4, case.json')
+  .option('--scale <n>', 'downscale factor', parseNumber('--scale', 1, 16), 4)
+  .option('--mask-seed <n>', 'seed of the painted shapes (same seed, same case)', parseNumber('--mask-seed', 0, 2 ** 31, true), 1)
+  .option('--shapes <n>', 'number of painted shapes', parseNumber('--shapes', 0, 50, true), 3)
+  .option('--swap-identity <img>', 'first change the person in the clip into the face of this photo')
+  .option('--max-frames <n>', 'only the first N frames', parseNumber('--max-frames', 1, 1e9, true))
+  .option('--json', 'print case.json on stdout')
+  .addHelpText('after', `\nExample:\n  restore degrade fixtures/videos/astronaut-pan.mp4 --out cases/pan-x4 --mask-seed 7\n${EXIT_HELP}`)
+  .action((clean: string, o: Record<string, any>) =>
+    runAction(!!o.json, async () => {
+      const signal = signalController().signal;
+      const log = createLogger({ quiet: !!o.json });
+      const info = await degradeClip({
+        clean,
+        outDir: o.out,
+        scale: o.scale,
+        maskSeed: o.maskSeed,
+        shapes: o.shapes,
+        swapIdentity: o.swapIdentity,
+        swapFn: await swapFunction(),
+        maxFrames: o.maxFrames,
+        log,
+        signal,
+      });
+      if (o.json) printJson(info);
+    }),
+  );
+
+/** The identity-swap damage for `degrade --swap-identity`, when the swap stage is built. */
+async function swapFunction(): Promise<((clean: string, id: string, out: string) => Promise<void>) | undefined> {
+  return undefined;
+}
+
+registerExtraCommands(program, { addRunOptions, optionsFrom });
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(EXIT.OK);
+      process.exit(EXIT.USAGE);
+    }
+    if ((e as any)?.name === 'RestoreError') {
+      process.stderr.write(`restore: error: ${(e as any).toLine()}\n`);
+      process.exit((e as any).exitCode);
+    }
+    throw e;
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,297 @@
+/**
+ * One restore run: probe → decode (streamed) → stages → encode (temp name, renamed when whole)
+ * → metrics against the reference (lock-step decode) → report.json, frames.csv, report.html.
+ */
+import { promises as fs, constants as fsc, readFileSync } from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { decodeFrames } from '../media/decode.js';
+import { ensureWritableDir, VideoEncoder } from '../media/encode.js';
+import { cloneFrame, type RgbFrame } from '../media/frame.js';
+import { probeVideo, type VideoInfo } from '../media/probe.js';
+import { cropFrame, frameMetrics, summarize } from '../metrics/frame.js';
+import type { FrameMetrics } from '../metrics/types.js';
+import { packageRoot } from '../models/paths.js';
+import { writeRunReports } from '../report/write.js';
+import type { RunReport, Thumbnail, VideoSummary } from '../report/types.js';
+import { inputError, RestoreError, usageError } from '../errors.js';
+import { createLogger, type Logger } from './log.js';
+import { buildStages, type StageBuildContext } from './stages.js';
+import type { FrameItem, RestoreOptions, Stage, StageReport } from './types.js';
+
+export interface RunHooks {
+  signal?: AbortSignal;
+  onProgress?(p: { done: number; total: number; fps: number; phase?: string }): void;
+  log?: Logger;
+}
+
+export interface RunResult {
+  report: RunReport;
+  out: string;
+  reportDir: string;
+  files: { json: string; csv: string; html: string };
+}
+
+export const toolVersion: string = (() => {
+  try {
+    return JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version as string;
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+/** Options with the defaults a user gets from the CLI. */
+export function defaultOptions(given: Partial<RestoreOptions> & { input: string }): RestoreOptions {
+  // An option passed as undefined (not given on the command line) keeps its default.
+  const partial = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as typeof given;
+  const base = path.basename(partial.input, path.extname(partial.input));
+  const reportDir = partial.reportDir ?? path.join('reports', base);
+  return {
+    out: partial.out ?? path.join(reportDir, `${base}.restored.mp4`),
+    reportDir,
+    crf: 18,
+    preset: 'medium',
+    device: 'auto',
+    backends: {},
+    concurrency: 2,
+    thumbnails: 3,
+    json: false,
+    quiet: false,
+    progress: true,
+    ...partial,
+  } as RestoreOptions;
+}
+
+async function assertReadable(file: string, what: string): Promise<void> {
+  try {
+    const st = await fs.stat(file);
+    if (!st.isFile()) throw inputError(`${file}: ${what} is not a file`);
+    await fs.access(file, fsc.R_OK);
+  } catch (e: any) {
+    if (e instanceof RestoreError) throw e;
+    throw inputError(`${file}: ${what} ${e?.code === 'ENOENT' ? 'not found' : `cannot be read (${e?.code ?? e})`}`);
+  }
+}
+
+const fpsString = (v: VideoInfo) => (v.fps.den === 1 ? `${v.fps.num}` : `${v.fps.num}/${v.fps.den}`);
+
+function summaryOf(v: VideoInfo): VideoSummary {
+  return {
+    path: v.path,
+    width: v.width,
+    height: v.height,
+    fps: fpsString(v),
+    frames: v.frameCount,
+    duration: +v.duration.toFixed(3),
+    rotation: v.rotation,
+    vfr: v.vfr,
+    audioStreams: v.audio.length,
+  };
+}
+
+function pickThumbIndices(total: number, n: number): Set<number> {
+  const s = new Set<number>();
+  if (n <= 0 || total <= 0) return s;
+  for (let k = 0; k < n; k++) s.add(Math.min(total - 1, Math.round(((k + 0.5) / n) * (total - 1))));
+  return s;
+}
+
+async function writeThumb(f: RgbFrame, file: string, width: number): Promise<void> {
+  // Upscale small inputs with nearest neighbour so a person sees the actual pixels.
+  const height = Math.round((f.height / f.width) * width);
+  await sharp(Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength), { raw: { width: f.width, height: f.height, channels: 3 } })
+    .resize(width, height, { kernel: f.width < width ? 'nearest' : 'lanczos3' })
+    .jpeg({ quality: 88 })
+    .toFile(file);
+}
+
+function mergeSignals(a?: AbortSignal): AbortController {
+  const c = new AbortController();
+  if (a) {
+    if (a.aborted) c.abort();
+    else a.addEventListener('abort', () => c.abort(), { once: true });
+  }
+  return c;
+}
+
+export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Promise<RunResult> {
+  const t0 = performance.now();
+  const log = hooks.log ?? createLogger({ quiet: opts.quiet || opts.json });
+  const notes: string[] = [];
+
+  // ---- validate everything before any work or any file is written
+  const video = await probeVideo(opts.input);
+  const reference = opts.reference ? await probeVideo(opts.reference) : undefined;
+  for (const id of opts.identity ?? []) await assertReadable(id, 'identity photo');
+  if (opts.mask && opts.mask !== 'auto') await assertReadable(opts.mask, 'mask');
+  if (path.resolve(opts.out) === path.resolve(opts.input)) throw usageError('--out must not be the input file');
+  if (opts.scale !== undefined && !(opts.scale > 0 && opts.scale <= 16)) throw usageError(`--scale must be in (0, 16] (got ${opts.scale})`);
+  await ensureWritableDir(opts.reportDir);
+  await ensureWritableDir(path.dirname(path.resolve(opts.out)));
+
+  if (video.rotation) notes.push(`input has ${video.rotation}° rotation metadata: frames were decoded upright and the output is stored upright`);
+  if (video.vfr) notes.push(`input has a variable frame rate: converted to a constant ${fpsString(video)} fps`);
+  if (video.sar.num !== video.sar.den) notes.push(`input has non-square pixels (SAR ${video.sar.num}:${video.sar.den}), kept in the output`);
+
+  let targetSize = opts.size ?? (opts.scale ? { width: Math.round(video.width * opts.scale), height: Math.round(video.height * opts.scale) } : undefined);
+  if (!targetSize && reference && (reference.width !== video.width || reference.height !== video.height)) {
+    targetSize = { width: reference.width, height: reference.height };
+    notes.push(`no --scale or --size: upscaling to the reference size ${reference.width}x${reference.height}`);
+  }
+
+  const controller = mergeSignals(hooks.signal);
+  const signal = controller.signal;
+  const ctx: StageBuildContext = { signal, device: opts.device, log, video, options: opts, reportDir: opts.reportDir, targetSize };
+  const stages: Stage[] = await buildStages(opts, ctx);
+
+  const total = opts.maxFrames ? Math.min(opts.maxFrames, video.frameCount) : video.frameCount;
+  const thumbIdx = pickThumbIndices(total, opts.thumbnails);
+  const thumbs = new Map<number, Thumbnail>();
+  const thumbDir = path.join(opts.reportDir, 'thumbs');
+  if (thumbIdx.size) await fs.mkdir(thumbDir, { recursive: true });
+  const thumbWidth = Math.min(480, Math.max(targetSize?.width ?? video.width, 240));
+
+  async function* source(): AsyncGenerator<FrameItem> {
+    for await (const f of decodeFrames(video, { signal, maxFrames: opts.maxFrames })) {
+      const input: RgbFrame = { width: f.width, height: f.height, data: f.data };
+      yield { index: f.index, time: f.time, input, frame: cloneFrame(input) };
+    }
+  }
+
+  let stream: AsyncIterable<FrameItem> = source();
+  for (const s of stages) stream = s.run(stream, ctx);
+
+  let enc: VideoEncoder | undefined;
+  let stageReports: StageReport[] = [];
+  let outSize = { width: 0, height: 0 };
+  let done = 0;
+  const perFrameValues: { index: number; values: Record<string, number> }[] = [];
+  const tLoop = performance.now();
+  try {
+    for await (const item of stream) {
+      if (!enc) {
+        outSize = { width: item.frame.width, height: item.frame.height };
+        enc = await VideoEncoder.open({
+          out: opts.out,
+          width: outSize.width,
+          height: outSize.height,
+          fps: video.fps,
+          crf: opts.crf,
+          preset: opts.preset,
+          audioFrom: video,
+          sar: video.sar,
+          signal,
+        });
+      }
+      await enc.write(item.frame);
+      if (thumbIdx.has(item.index)) {
+        const t: Thumbnail = { index: item.index, input: `thumbs/${item.index}-input.jpg`, output: `thumbs/${item.index}-output.jpg` };
+        await writeThumb(item.input, path.join(opts.reportDir, t.input!), thumbWidth);
+        await writeThumb(item.frame, path.join(opts.reportDir, t.output), thumbWidth);
+        thumbs.set(item.index, t);
+      }
+      if (item.values && Object.keys(item.values).length) perFrameValues.push({ index: item.index, values: item.values });
+      done++;
+      const secs = (performance.now() - tLoop) / 1000;
+      hooks.onProgress?.({ done, total, fps: secs > 0 ? done / secs : 0 });
+    }
+    if (signal.aborted) throw new RestoreError('interrupted', 'interrupted: no output written');
+    if (!enc) throw inputError(`${opts.input}: no frame could be decoded`);
+    stageReports = stages.map((s) => s.report());
+    const faces = stageReports.find((r) => r.name === 'faces');
+    if (opts.identity?.length && faces?.ran && faces.details && faces.details.framesWithFaces === 0) {
+      throw inputError(`${opts.input}: no face found in any frame`, 'nothing to restore or swap back');
+    }
+    await enc.finish();
+  } catch (e) {
+    await enc?.abort();
+    if (signal.aborted && !(e instanceof RestoreError && e.kind !== 'interrupted')) {
+      throw new RestoreError('interrupted', 'interrupted: no output written');
+    }
+    throw e;
+  } finally {
+    for (const s of stages) await s.close?.().catch(() => undefined);
+  }
+  const wallPipeline = performance.now() - t0;
+
+  // ---- metrics against the reference, decoded in lock-step with the output and the input
+  let metrics: RunReport['metrics'];
+  let metricsSkipped: string | undefined;
+  if (!reference) metricsSkipped = 'no --reference given';
+  else if (Math.abs(reference.width - outSize.width) > 1 || Math.abs(reference.height - outSize.height) > 1) {
+    metricsSkipped = `output ${outSize.width}x${outSize.height} and reference ${reference.width}x${reference.height} differ in size: use --size ${reference.width}x${reference.height}`;
+  } else {
+    hooks.onProgress?.({ done: 0, total: done, fps: 0, phase: 'metrics' });
+    const outInfo = await probeVideo(opts.out);
+    const w = Math.min(reference.width, outInfo.width);
+    const h = Math.min(reference.height, outInfo.height);
+    if (outInfo.width !== reference.width || outInfo.height !== reference.height) {
+      notes.push(`metrics over the common ${w}x${h} area (output is padded to even size for H.264)`);
+    }
+    const outIt = decodeFrames(outInfo, { signal, maxFrames: done });
+    const refIt = decodeFrames(reference, { signal, maxFrames: done, checkCount: false });
+    const inIt = decodeFrames(video, { signal, maxFrames: done, size: { width: reference.width, height: reference.height }, scaleFlags: 'bicubic' });
+    const perFrame: { index: number; after: FrameMetrics; before?: FrameMetrics }[] = [];
+    for (;;) {
+      const [o, r, i] = await Promise.all([outIt.next(), refIt.next(), inIt.next()]);
+      if (o.done || r.done) {
+        if (!o.done) await outIt.return(undefined);
+        if (!r.done) await refIt.return(undefined);
+        if (!i.done) await inIt.return(undefined);
+        break;
+      }
+      const ref = cropFrame(r.value, w, h);
+      const after = frameMetrics(cropFrame(o.value, w, h), ref, perFrame.length);
+      const before = i.done ? undefined : frameMetrics(cropFrame(i.value, w, h), ref, perFrame.length);
+      const t = thumbs.get(perFrame.length);
+      if (t) {
+        t.reference = `thumbs/${perFrame.length}-reference.jpg`;
+        await writeThumb(r.value, path.join(opts.reportDir, t.reference), thumbWidth);
+      }
+      perFrame.push({ index: perFrame.length, after, before });
+      hooks.onProgress?.({ done: perFrame.length, total: done, fps: 0, phase: 'metrics' });
+    }
+    if (perFrame.length < done) notes.push(`reference has ${perFrame.length} frames, output ${done}: scored the first ${perFrame.length}`);
+    const befores = perFrame.map((p) => p.before).filter((b): b is FrameMetrics => !!b);
+    metrics = {
+      after: summarize(perFrame.map((p) => p.after)),
+      ...(befores.length === perFrame.length ? { before: summarize(befores) } : {}),
+      perFrame,
+    };
+  }
+
+  const wallMs = performance.now() - t0;
+  const report: RunReport = {
+    tool: { name: 'restore', version: toolVersion },
+    createdAt: new Date().toISOString(),
+    input: summaryOf(video),
+    output: { path: opts.out, width: outSize.width, height: outSize.height, fps: fpsString(video), frames: done },
+    ...(reference ? { reference: summaryOf(reference) } : {}),
+    ...(opts.mask ? { mask: { source: opts.mask } } : {}),
+    ...(opts.identity?.length ? { identity: opts.identity } : {}),
+    settings: {
+      scale: opts.scale ?? null,
+      size: opts.size ?? targetSize ?? null,
+      crf: opts.crf,
+      preset: opts.preset,
+      device: opts.device,
+      backends: opts.backends,
+      maskDilate: opts.maskDilate ?? null,
+      maxFrames: opts.maxFrames ?? null,
+    },
+    device: stageReports.some((s) => s.details?.provider === 'cuda') ? 'cuda' : 'cpu',
+    stages: stageReports,
+    timing: {
+      wallMs: Math.round(wallMs),
+      fps: +(done / (wallPipeline / 1000)).toFixed(2),
+      peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    },
+    ...(metrics ? { metrics } : {}),
+    ...(metricsSkipped ? { metricsSkipped } : {}),
+    ...(perFrameValues.length ? { perFrameValues } : {}),
+    notes,
+    thumbnails: [...thumbs.values()].sort((a, b) => a.index - b.index),
+  };
+  const files = await writeRunReports(report, opts.reportDir);
+  return { report, out: opts.out, reportDir: opts.reportDir, files };
+}
