@@ -74,12 +74,13 @@ function checkTensor(kind: 'input' | 'output', spec: TensorSpec, t: FileTensor, 
     problems.push(`${label} has rank ${t.dims.length} ${fmtDims(t.dims)}, the contract needs rank ${spec.dims.length} ${fmtDims(spec.dims)}`);
     return;
   }
-  spec.dims.forEach((want: DimSpec, i) => {
-    const have = t.dims[i];
-    if (typeof want === 'number' && typeof have === 'number' && have !== want && have > 0) {
-      problems.push(`${label} has shape ${fmtDims(t.dims)}, the contract needs ${fmtDims(spec.dims!)} (dim ${i}: ${have} ≠ ${want})`);
-    }
-  });
+  const bad = spec.dims
+    .map((want: DimSpec, i) => ({ i, want, have: t.dims[i] }))
+    .filter(({ want, have }) => typeof want === 'number' && typeof have === 'number' && have !== want && have > 0);
+  if (bad.length) {
+    const which = bad.map(({ i, have, want }) => `dim ${i}: ${have} ≠ ${want}`).join(', ');
+    problems.push(`${label} has shape ${fmtDims(t.dims)}, the contract needs ${fmtDims(spec.dims)} (${which})`);
+  }
 }
 
 function bind(kind: 'input' | 'output', specs: TensorSpec[], file: FileTensor[], problems: string[]): Record<string, BoundTensor> {

@@ -13,6 +13,7 @@ import { writeFileAtomic } from '../media/encode.js';
 import { checkContract, sessionTensors, type BoundTensor } from './contract.js';
 import { getEntry, isEmbedded, loadManifest, type ModelEntry, type ModelTask } from './manifest.js';
 import { modelsDir } from './paths.js';
+import { ensureMediapipeOnnx, mediapipeSource, sourceHash as mediapipeHash, type MediapipeModel } from './tflite/mediapipe.js';
 import { loadSession, type DeviceRequest, type LoadedSession } from './session.js';
 
 const require = createRequire(import.meta.url);
@@ -20,31 +21,48 @@ const require = createRequire(import.meta.url);
 /** A converter turns an embedded npm model into ONNX bytes. */
 export type Converter = (entry: ModelEntry, sourceFile: string, log?: (m: string) => void) => Promise<Uint8Array>;
 
-const converters = new Map<string, Converter | (() => Promise<Converter>)>([
-  ['tfjs-layers', async () => (await import('./tfjs-layers.js')).convertEmbeddedEntry],
+/**
+ * How embedded models of one `source.converter` kind are found and made: `convert` makes the
+ * ONNX bytes (cached by the registry as <stem>.<source hash>.onnx), or `path` + `ensure` use a
+ * cache the converting module keeps itself (MediaPipe: modelsDir()/mediapipe/).
+ */
+export interface EmbeddedHandler {
+  convert?: Converter;
+  path?(entry: ModelEntry): string | undefined;
+  ensure?(entry: ModelEntry, log?: (m: string) => void): Promise<string>;
+}
+
+const handlers = new Map<string, EmbeddedHandler>([
+  ['tfjs-layers', { convert: async (e, src) => (await import('./tfjs-layers.js')).convertTfjsLayers(src, { label: e.name }) }],
+  [
+    'tfjs-graph',
+    {
+      convert: async (e, src) => {
+        const { convertTfjsGraphFile } = await import('./tfjs-graph/convert.js');
+        const outputs = (e.source as { outputs?: string[] }).outputs;
+        return convertTfjsGraphFile(src, { batch: 1, ...(outputs ? { outputs } : {}) }).bytes;
+      },
+    },
+  ],
+  [
+    'tflite',
+    {
+      path: (e) => {
+        try {
+          const { bytes } = mediapipeSource(e.name as MediapipeModel);
+          return path.join(modelsDir(), 'mediapipe', `${e.name}-${mediapipeHash(bytes)}.onnx`);
+        } catch {
+          return undefined;
+        }
+      },
+      ensure: (e, log) => ensureMediapipeOnnx(e.name as MediapipeModel, log),
+    },
+  ],
 ]);
 
-/**
- * Register the converter for a `source.converter` kind (the faces work registers 'tflite').
- * A loader function (returning the converter) keeps heavy modules lazy.
- */
-export function registerConverter(kind: string, conv: Converter | (() => Promise<Converter>), lazy = false): void {
-  converters.set(kind, lazy ? (conv as () => Promise<Converter>) : (conv as Converter));
-  if (!lazy) lazyKinds.delete(kind);
-  else lazyKinds.add(kind);
-}
-const lazyKinds = new Set<string>(['tfjs-layers']);
-
-async function converterFor(kind: string): Promise<Converter | undefined> {
-  const c = converters.get(kind);
-  if (!c) return undefined;
-  if (lazyKinds.has(kind)) {
-    const real = await (c as () => Promise<Converter>)();
-    converters.set(kind, real);
-    lazyKinds.delete(kind);
-    return real;
-  }
-  return c as Converter;
+/** Register (or replace) the handler for a `source.converter` kind. */
+export function registerEmbeddedHandler(kind: string, h: EmbeddedHandler): void {
+  handlers.set(kind, h);
 }
 
 /** An installed npm package's folder (works for packages whose "exports" hide package.json). */
@@ -67,7 +85,7 @@ export function npmSourceFile(entry: ModelEntry): string | undefined {
 
 /** The bytes the source hash covers: the file, plus a TF.js model's weight shards. */
 function sourceFiles(entry: ModelEntry, file: string): string[] {
-  if (isEmbedded(entry) && entry.source.converter === 'tfjs-layers') {
+  if (isEmbedded(entry) && file.endsWith('.json')) {
     const json = JSON.parse(readFileSync(file, 'utf8'));
     const shards: string[] = (json.weightsManifest ?? []).flatMap((g: { paths: string[] }) => g.paths);
     return [file, ...shards.map((s) => path.join(path.dirname(file), s))];
@@ -91,6 +109,8 @@ export function sourceHash(entry: ModelEntry): string | undefined {
 /** Where a model's ONNX file is (or will be) in modelsDir(). */
 export function modelPath(entry: ModelEntry, opts: { fp16?: boolean } = {}): string {
   if (isEmbedded(entry)) {
+    const own = handlers.get(entry.source.converter)?.path?.(entry);
+    if (own) return own;
     const h = sourceHash(entry) ?? 'missing';
     const stem = entry.file.replace(/\.onnx$/, '');
     return path.join(modelsDir(), `${stem}.${h.slice(0, 12)}.onnx`);
@@ -117,7 +137,7 @@ export function modelStatus(entry: ModelEntry): ModelStatus {
   if (existsSync(p)) return { entry, path: p, state: 'installed' };
   if (isEmbedded(entry)) {
     if (!npmSourceFile(entry)) return { entry, path: p, state: 'unavailable', note: `npm package ${entry.source.package} is not installed` };
-    if (!converters.has(entry.source.converter)) {
+    if (!handlers.has(entry.source.converter)) {
       return { entry, path: p, state: 'unavailable', note: `no '${entry.source.converter}' converter is registered` };
     }
     return { entry, path: p, state: 'embedded', note: `converted from ${entry.source.package} on first use` };
@@ -153,10 +173,11 @@ export function ensureModelFile(entry: ModelEntry, log?: (m: string) => void): P
     const job = (async () => {
       const src = npmSourceFile(entry);
       if (!src) throw modelError(`embedded model ${entry.name}: npm package ${entry.source.package} is not installed`, 'run npm install');
-      const conv = await converterFor(entry.source.converter);
-      if (!conv) throw modelError(`embedded model ${entry.name}: no '${entry.source.converter}' converter is available`);
+      const h = handlers.get(entry.source.converter);
+      if (h?.ensure) return h.ensure(entry, log);
+      if (!h?.convert) throw modelError(`embedded model ${entry.name}: no '${entry.source.converter}' converter is available`);
       const t0 = performance.now();
-      const bytes = await conv(entry, src, log);
+      const bytes = await h.convert(entry, src, log);
       await mkdir(path.dirname(p), { recursive: true });
       await writeFileAtomic(p, bytes);
       log?.(`${entry.name}: converted ${entry.source.package}/${entry.source.path} to ONNX in ${Math.round(performance.now() - t0)} ms (${p})`);
