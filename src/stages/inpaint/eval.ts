@@ -1,0 +1,110 @@
+/**
+ * Scores inside a mask (src/metrics has whole-frame scores only): PSNR over the RGB values
+ * of the hole pixels, and luma SSIM (Wang et al. 2004: 11x11 Gaussian, sigma 1.5, K1 .01,
+ * K2 .03, the same definition as src/metrics) averaged over the windows centred on hole
+ * pixels (the valid-window region, as src/metrics).
+ */
+import { lumaBt601, type Mask, type RgbFrame } from '../../media/frame.js';
+import { psnrFromMse, ssimGray, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW } from '../../metrics/frame.js';
+
+export interface MaskedMetrics {
+  /** RGB PSNR over the hole pixels (dB, capped like src/metrics). */
+  psnr: number;
+  mse: number;
+  /** Luma SSIM averaged over the windows centred on hole pixels. */
+  ssim: number;
+  /** Whole-frame RGB PSNR and luma SSIM, for reference. */
+  psnrFrame: number;
+  ssimFrame: number;
+  /** Hole pixels counted. */
+  pixels: number;
+}
+
+/** PSNR/SSIM of `a` against `b` inside `mask` (>= 128 = inside), and over the whole frame. */
+export function maskedMetrics(a: RgbFrame, b: RgbFrame, mask: Mask): MaskedMetrics {
+  if (a.width !== b.width || a.height !== b.height || mask.width !== a.width || mask.height !== a.height) {
+    throw new Error(`maskedMetrics: sizes differ (${a.width}x${a.height}, ${b.width}x${b.height}, mask ${mask.width}x${mask.height})`);
+  }
+  const n = a.width * a.height;
+  let se = 0, k = 0, seAll = 0;
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let c = 0; c < 3; c++) {
+      const d = a.data[3 * i + c] - b.data[3 * i + c];
+      s += d * d;
+    }
+    seAll += s;
+    if (mask.data[i] >= 128) {
+      se += s;
+      k++;
+    }
+  }
+  const mse = k ? se / (3 * k) : 0;
+  const ya = lumaBt601(a), yb = lumaBt601(b);
+  return {
+    psnr: psnrFromMse(mse),
+    mse,
+    ssim: k ? ssimMasked(ya, yb, a.width, a.height, mask) : 1,
+    psnrFrame: psnrFromMse(seAll / (3 * n)),
+    ssimFrame: ssimGray(ya, yb, a.width, a.height),
+    pixels: k,
+  };
+}
+
+/** Mean of the SSIM map over the valid windows whose centre is a hole pixel (nearest valid centre for holes at the border). */
+export function ssimMasked(x: Float32Array, y: Float32Array, w: number, h: number, mask: Mask): number {
+  const n = SSIM_WINDOW, half = (n - 1) >> 1;
+  if (w < n || h < n) return ssimGray(x, y, w, h);
+  const k = new Float64Array(n);
+  let ks = 0;
+  for (let i = 0; i < n; i++) ks += k[i] = Math.exp(-((i - half) ** 2) / (2 * SSIM_SIGMA * SSIM_SIGMA));
+  for (let i = 0; i < n; i++) k[i] /= ks;
+  const c1 = (SSIM_K1 * 255) ** 2, c2 = (SSIM_K2 * 255) ** 2;
+  // Count, per valid window centre, how many hole pixels map to it.
+  const ow = w - n + 1, oh = h - n + 1;
+  const weight = new Float64Array(ow * oh);
+  for (let py = 0; py < h; py++)
+    for (let px = 0; px < w; px++) {
+      if (mask.data[py * w + px] < 128) continue;
+      const cx = Math.min(Math.max(px - half, 0), ow - 1), cy = Math.min(Math.max(py - half, 0), oh - 1);
+      weight[cy * ow + cx]++;
+    }
+  let total = 0, wsum = 0;
+  for (let r = 0; r < oh; r++)
+    for (let c = 0; c < ow; c++) {
+      const wt = weight[r * ow + c];
+      if (!wt) continue;
+      let mx = 0, my = 0, sxx = 0, syy = 0, sxy = 0;
+      for (let dy = 0; dy < n; dy++) {
+        const ky = k[dy];
+        const row = (r + dy) * w + c;
+        for (let dx = 0; dx < n; dx++) {
+          const kk = ky * k[dx];
+          const a = x[row + dx], b = y[row + dx];
+          mx += kk * a; my += kk * b; sxx += kk * a * a; syy += kk * b * b; sxy += kk * a * b;
+        }
+      }
+      const vx = sxx - mx * mx, vy = syy - my * my, cxy = sxy - mx * my;
+      total += wt * (((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2)));
+      wsum += wt;
+    }
+  return total / wsum;
+}
+
+/** Running means of masked metrics over frames. */
+export class MaskedMetricsMean {
+  frames = 0;
+  private sum = { psnr: 0, ssim: 0, psnrFrame: 0, ssimFrame: 0 };
+  add(m: MaskedMetrics): void {
+    if (!m.pixels) return;
+    this.frames++;
+    this.sum.psnr += m.psnr;
+    this.sum.ssim += m.ssim;
+    this.sum.psnrFrame += m.psnrFrame;
+    this.sum.ssimFrame += m.ssimFrame;
+  }
+  mean(): { psnr: number; ssim: number; psnrFrame: number; ssimFrame: number; frames: number } {
+    const f = Math.max(1, this.frames);
+    return { psnr: this.sum.psnr / f, ssim: this.sum.ssim / f, psnrFrame: this.sum.psnrFrame / f, ssimFrame: this.sum.ssimFrame / f, frames: this.frames };
+  }
+}

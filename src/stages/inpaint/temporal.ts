@@ -1,0 +1,190 @@
+/**
+ * `builtin`: temporal-first completion. The hidden pixels of a frame are often visible in
+ * its neighbours: estimate dense flow between the frame and each neighbour (on luma with
+ * the holes prefilled by the harmonic fill and excluded from the data term, so a static
+ * overlay does not drag the flow; the flow inside the hole is completed from around it),
+ * follow it into the neighbour, and copy the colour found there when the neighbour's pixel
+ * is known and the forward and backward flows agree. Neighbours are tried nearest first
+ * (t±1, then t±2, ...), averaging the two sides at equal distance. What no neighbour saw is
+ * filled spatially (harmonic by default, or the `spatial` exemplar method), which then
+ * sees the temporally filled pixels as known.
+ */
+import { createMask, cloneFrame, lumaBt601, type Mask, type RgbFrame } from '../../media/frame.js';
+import { estimateFlow, sampleBilinear, type FlowField } from '../../flow/flow.js';
+import { harmonicFill, clamp255 } from './harmonic.js';
+import { dilateMask } from './mask.js';
+import { spatialFill, type SpatialOptions } from './patchmatch.js';
+
+export interface TemporalOptions {
+  /** How many frames away on each side a hole pixel may be traced (default 30). */
+  radius?: number;
+  /** Forward-backward consistency tolerance, pixels (default 0.75). */
+  consistency?: number;
+  /**
+   * Known pixels this close to a hole are not copied from (codecs bleed the paint colour
+   * into them; default 1.5 px).
+   */
+  guard?: number;
+  /** Flow on a downscaled copy (1 = full size; default: 1 up to 200 px, then ~200 px). */
+  flowScale?: number;
+  /**
+   * Fill for what no frame saw (default 'harmonic'). Measured on the 96x96 degraded
+   * fixtures, the membrane fill scores higher than the exemplar fill inside the hole (PSNR
+   * and SSIM): on small faces, copied patches are often the wrong texture.
+   */
+  fallback?: 'harmonic' | 'spatial';
+  spatial?: SpatialOptions;
+}
+
+/** A frame of the window, with what the flow and the propagation need precomputed. */
+export interface WindowFrame {
+  index: number;
+  frame: RgbFrame;
+  mask: Mask;
+  /** Luma of the harmonic-prefilled frame. */
+  luma: Float32Array;
+  /** 1 where the flow may use the pixel (not a hole). */
+  valid: Uint8Array;
+  /** 1 where the pixel may be copied into another frame (known and away from the hole edge). */
+  source: Uint8Array;
+  holes: number;
+}
+
+export function prepareWindowFrame(index: number, frame: RgbFrame, mask: Mask, guard = 1.5): WindowFrame {
+  const n = frame.width * frame.height;
+  let holes = 0;
+  const valid = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    if (mask.data[i] >= 128) holes++;
+    else valid[i] = 1;
+  }
+  const luma = lumaBt601(holes ? harmonicFill(frame, mask) : frame);
+  const grown = holes && guard > 0 ? dilateMask(mask, guard) : mask;
+  const source = new Uint8Array(n);
+  for (let i = 0; i < n; i++) source[i] = grown.data[i] >= 128 ? 0 : 1;
+  return { index, frame, mask, luma, valid, source, holes };
+}
+
+/** Flows between frames of the window, computed once each and dropped when they leave it. */
+export class FlowCache {
+  private flows = new Map<string, FlowField>();
+  computed = 0;
+  ms = 0;
+  constructor(private readonly scale: number | undefined) {}
+  get(a: WindowFrame, b: WindowFrame): FlowField {
+    const key = `${a.index}>${b.index}`;
+    let f = this.flows.get(key);
+    if (!f) {
+      const { width, height } = a.frame;
+      const scale = this.scale ?? (Math.max(width, height) > 200 ? 200 / Math.max(width, height) : 1);
+      const t0 = performance.now();
+      f = estimateFlow(a.luma, b.luma, { width, height, validPrev: a.valid, validNext: b.valid, scale });
+      this.ms += performance.now() - t0;
+      this.computed++;
+      this.flows.set(key, f);
+    }
+    return f;
+  }
+  /** Forget flows that touch frames outside [lo, hi]. */
+  keep(lo: number, hi: number): void {
+    for (const k of [...this.flows.keys()]) {
+      const [a, b] = k.split('>').map(Number);
+      if (a < lo || a > hi || b < lo || b > hi) this.flows.delete(k);
+    }
+  }
+}
+
+export interface TemporalResult {
+  frame: RgbFrame;
+  holePixels: number;
+  /** Hole pixels filled from other frames / by the spatial method. */
+  temporal: number;
+  spatial: number;
+}
+
+/**
+ * Fill `target`'s holes from `window` (the other frames around it, any order), then spatially.
+ *
+ * Each hole pixel is traced along the chain of adjacent-frame flows, forward and backward,
+ * until the trace lands on a copyable pixel of some frame (or leaves the frame, fails the
+ * forward-backward check, or goes past opts.radius frames). Tracing through adjacent flows
+ * reaches far neighbours (slow motion reveals a hole's centre only after many frames) at
+ * the cost of two flows per frame. The nearer side wins; at equal distance both are averaged.
+ */
+export function temporalFill(target: WindowFrame, window: WindowFrame[], cache: FlowCache, opts: TemporalOptions = {}): TemporalResult {
+  const { width: w, height: h } = target.frame;
+  const n = w * h;
+  if (target.holes === 0) return { frame: cloneFrame(target.frame), holePixels: 0, temporal: 0, spatial: 0 };
+  const radius = opts.radius ?? 30;
+  const tol = opts.consistency ?? 0.75;
+  const out = cloneFrame(target.frame);
+  const byIndex = new Map(window.map((f) => [f.index, f]));
+  byIndex.set(target.index, target);
+  const holeIdx: number[] = [];
+  for (let i = 0; i < n; i++) if (target.mask.data[i] >= 128) holeIdx.push(i);
+  const holePixels = holeIdx.length;
+  // Per hole pixel: distance reached and colour found, per direction.
+  const found = [new Int32Array(holePixels).fill(0), new Int32Array(holePixels).fill(0)];
+  const col = [new Float32Array(holePixels * 3), new Float32Array(holePixels * 3)];
+  for (const [dirI, dir] of [[0, -1], [1, 1]] as const) {
+    const px = new Float32Array(holePixels), py = new Float32Array(holePixels);
+    const alive = new Uint8Array(holePixels).fill(1);
+    let nAlive = holePixels;
+    for (let k = 0; k < holePixels; k++) {
+      px[k] = holeIdx[k] % w;
+      py[k] = (holeIdx[k] / w) | 0;
+    }
+    for (let d = 1; d <= radius && nAlive > 0; d++) {
+      const a = byIndex.get(target.index + dir * (d - 1));
+      const b = byIndex.get(target.index + dir * d);
+      if (!a || !b) break;
+      const fwd = cache.get(a, b);
+      const bwd = cache.get(b, a);
+      const src = b.source, f = b.frame.data;
+      for (let k = 0; k < holePixels; k++) {
+        if (!alive[k]) continue;
+        const x = px[k], y = py[k];
+        const u = sampleBilinear(fwd.u, w, h, x, y), v = sampleBilinear(fwd.v, w, h, x, y);
+        const qx = x + u, qy = y + v;
+        if (qx < 0 || qy < 0 || qx > w - 1 || qy > h - 1 || Math.hypot(u + sampleBilinear(bwd.u, w, h, qx, qy), v + sampleBilinear(bwd.v, w, h, qx, qy)) > tol) {
+          alive[k] = 0;
+          nAlive--;
+          continue;
+        }
+        px[k] = qx;
+        py[k] = qy;
+        const x0 = Math.floor(qx), y0 = Math.floor(qy);
+        const x1 = Math.min(x0 + 1, w - 1), y1 = Math.min(y0 + 1, h - 1);
+        if (!src[y0 * w + x0] || !src[y0 * w + x1] || !src[y1 * w + x0] || !src[y1 * w + x1]) continue;
+        const ax = qx - x0, ay = qy - y0;
+        for (let c = 0; c < 3; c++) {
+          col[dirI][3 * k + c] =
+            (f[3 * (y0 * w + x0) + c] * (1 - ax) + f[3 * (y0 * w + x1) + c] * ax) * (1 - ay) +
+            (f[3 * (y1 * w + x0) + c] * (1 - ax) + f[3 * (y1 * w + x1) + c] * ax) * ay;
+        }
+        found[dirI][k] = d;
+        alive[k] = 0;
+        nAlive--;
+      }
+    }
+  }
+  const rest = createMask(w, h);
+  let left = 0;
+  for (let k = 0; k < holePixels; k++) {
+    const i = holeIdx[k];
+    const db = found[0][k], df = found[1][k];
+    if (!db && !df) {
+      rest.data[i] = 255;
+      left++;
+      continue;
+    }
+    for (let c = 0; c < 3; c++) {
+      const v = db && df && db === df ? (col[0][3 * k + c] + col[1][3 * k + c]) / 2 : db && (!df || db < df) ? col[0][3 * k + c] : col[1][3 * k + c];
+      out.data[3 * i + c] = clamp255(v);
+    }
+  }
+  const temporal = holePixels - left;
+  if (left === 0) return { frame: out, holePixels, temporal, spatial: 0 };
+  const filled = (opts.fallback ?? 'harmonic') === 'harmonic' ? harmonicFill(out, rest) : spatialFill(out, rest, opts.spatial);
+  return { frame: filled, holePixels, temporal, spatial: left };
+}
