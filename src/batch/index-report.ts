@@ -169,58 +169,47 @@ const COLUMNS: Column[] = [
   },
 ];
 
-/** Inline SVG line chart of mean PSNR and SSIM over runs. */
+/** Inline SVG: mean PSNR (left panel) and mean SSIM (right panel) over runs, oldest first. */
 function historyPlot(h: BatchIndex['history']): string {
   const pts = h.filter((r) => finite(r.psnr) || finite(r.ssim)).slice(-40);
-  const W = 640;
-  const H = 180;
-  const padL = 48;
-  const padR = 48;
-  const padT = 14;
-  const padB = 26;
   if (!pts.length) return '<p class="muted" id="plot-history-empty">No run with PSNR/SSIM yet.</p>';
-  const series = (key: 'psnr' | 'ssim') => {
+  const PW = 360;
+  const H = 190;
+  const gap = 30;
+  const W = PW * 2 + gap;
+  const m = { l: 52, r: 12, t: 22, b: 30 };
+  const panel = (key: 'psnr' | 'ssim', x0: number, title: string, digits: number) => {
     const v = pts.map((p) => p[key]).filter(finite);
-    if (!v.length) return undefined;
+    if (!v.length) return `<text class="axis" x="${x0 + PW / 2}" y="${H / 2}" text-anchor="middle">${escapeHtml(title)}: no data</text>`;
     let lo = Math.min(...v);
     let hi = Math.max(...v);
-    if (hi - lo < 1e-9) {
-      const pad = key === 'psnr' ? 0.5 : 0.005;
-      lo -= pad;
-      hi += pad;
-    }
-    return { lo, hi };
-  };
-  const x = (i: number) => (pts.length === 1 ? padL + (W - padL - padR) / 2 : padL + (i * (W - padL - padR)) / (pts.length - 1));
-  const line = (key: 'psnr' | 'ssim', cls: string) => {
-    const s = series(key);
-    if (!s) return '';
-    const y = (v: number) => padT + (1 - (v - s.lo) / (s.hi - s.lo)) * (H - padT - padB);
-    const coords = pts.map((p, i) => (finite(p[key]) ? [x(i), y(p[key]!)] : undefined)).filter((c): c is number[] => !!c);
-    const d = coords.map((c, i) => `${i ? 'L' : 'M'}${c[0]!.toFixed(1)},${c[1]!.toFixed(1)}`).join(' ');
-    const dots = pts
+    const pad = Math.max((hi - lo) * 0.1, key === 'psnr' ? 0.25 : 0.0025);
+    lo -= pad;
+    hi += pad;
+    const iw = PW - m.l - m.r;
+    const ih = H - m.t - m.b;
+    const x = (i: number) => x0 + m.l + (pts.length === 1 ? iw / 2 : (i * iw) / (pts.length - 1));
+    const y = (val: number) => m.t + (1 - (val - lo) / (hi - lo)) * ih;
+    const coords = pts.map((p, i) => (finite(p[key]) ? ([x(i), y(p[key]!), i] as const) : undefined)).filter((c) => !!c) as (readonly [number, number, number])[];
+    const d = coords.map((c, i) => `${i ? 'L' : 'M'}${c[0].toFixed(1)},${c[1].toFixed(1)}`).join(' ');
+    const dots = coords
+      .map(([cx, cy, i]) => `<circle class="${key}" cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="3.5"><title>${escapeHtml(`${pts[i]!.finishedAt}: ${title} ${pts[i]![key]!.toFixed(digits)}`)}</title></circle>`)
+      .join('');
+    const ticks = [lo + pad, (lo + hi) / 2, hi - pad]
+      .map((t) => `<line class="grid" x1="${x0 + m.l}" x2="${x0 + PW - m.r}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}"/><text class="axis" x="${x0 + m.l - 6}" y="${(y(t) + 3).toFixed(1)}" text-anchor="end">${t.toFixed(digits)}</text>`)
+      .join('');
+    const labels = pts
       .map((p, i) =>
-        finite(p[key])
-          ? `<circle class="${cls}" cx="${x(i).toFixed(1)}" cy="${y(p[key]!).toFixed(1)}" r="3"><title>${escapeHtml(
-              `${p.finishedAt}: ${key.toUpperCase()} ${p[key]!.toFixed(key === 'psnr' ? 2 : 4)}`,
-            )}</title></circle>`
+        pts.length <= 6 || i === 0 || i === pts.length - 1
+          ? `<text class="axis" x="${x(i).toFixed(1)}" y="${H - 10}" text-anchor="${pts.length === 1 ? 'middle' : i === 0 ? 'start' : i === pts.length - 1 ? 'end' : 'middle'}">${escapeHtml(p.finishedAt.slice(5, 19).replace('T', ' '))}</text>`
           : '',
       )
       .join('');
-    const axis =
-      key === 'psnr'
-        ? `<text class="axis ${cls}" x="${padL - 6}" y="${padT + 4}" text-anchor="end">${s.hi.toFixed(2)}</text><text class="axis ${cls}" x="${padL - 6}" y="${H - padB}" text-anchor="end">${s.lo.toFixed(2)}</text>`
-        : `<text class="axis ${cls}" x="${W - padR + 6}" y="${padT + 4}">${s.hi.toFixed(4)}</text><text class="axis ${cls}" x="${W - padR + 6}" y="${H - padB}">${s.lo.toFixed(4)}</text>`;
-    return `<path class="${cls}" d="${d}" fill="none"/>${dots}${axis}`;
+    return `<text class="plot-title" x="${x0 + m.l}" y="14">${escapeHtml(title)}</text><rect class="frame" x="${x0 + m.l}" y="${m.t}" width="${iw}" height="${ih}"/>${ticks}<path class="${key}" d="${d}" fill="none"/>${dots}${labels}`;
   };
-  const labels = pts
-    .map((p, i) => (pts.length <= 8 || i === 0 || i === pts.length - 1 ? `<text class="axis" x="${x(i).toFixed(1)}" y="${H - 8}" text-anchor="middle">${escapeHtml(p.finishedAt.slice(5, 16).replace('T', ' '))}</text>` : ''))
-    .join('');
-  return `<svg id="plot-history" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="mean PSNR and SSIM per run">
-<rect x="${padL}" y="${padT}" width="${W - padL - padR}" height="${H - padT - padB}" class="frame"/>
-${line('psnr', 'psnr')}${line('ssim', 'ssim')}${labels}
-</svg>
-<div class="legend"><span class="key psnr"></span> mean PSNR (dB, left) <span class="key ssim"></span> mean SSIM (right)</div>`;
+  return `<svg id="plot-history" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="mean PSNR and SSIM per batch run">
+${panel('psnr', 0, 'mean PSNR (dB) per run', 2)}${panel('ssim', PW + gap, 'mean SSIM per run', 4)}
+</svg>`;
 }
 
 const CSS = `
@@ -247,11 +236,9 @@ tr.failed td{background:#fef3f2} tr.regression td{background:#fffaeb}
 .badge.regression{border-color:var(--warn);color:var(--warn)} .badge.resumed{color:var(--muted)}
 .error{color:var(--bad);font-size:12px;max-width:42em;word-break:break-word}
 .delta{font-size:11px} .delta.better{color:var(--good)} .delta.worse{color:var(--bad)} .delta.same{color:var(--muted)}
-svg .frame{fill:none;stroke:var(--line)} svg .axis{font-size:10px;fill:var(--muted)}
-svg path.psnr{stroke:#1570ef;stroke-width:2} svg circle.psnr{fill:#1570ef} svg text.psnr{fill:#1570ef}
-svg path.ssim{stroke:#dd2590;stroke-width:2} svg circle.ssim{fill:#dd2590} svg text.ssim{fill:#dd2590}
-.legend .key{display:inline-block;width:12px;height:3px;vertical-align:middle;margin-left:10px}
-.legend .key.psnr{background:#1570ef} .legend .key.ssim{background:#dd2590}
+svg .frame{fill:none;stroke:var(--line)} svg .grid{stroke:#eaecf0} svg .axis{font-size:10px;fill:var(--muted)} svg .plot-title{font-size:12px;font-weight:600;fill:var(--fg)}
+svg path.psnr{stroke:#1570ef;stroke-width:2} svg circle.psnr{fill:#1570ef}
+svg path.ssim{stroke:#dd2590;stroke-width:2} svg circle.ssim{fill:#dd2590}
 code{font-size:12px}
 `;
 
@@ -307,7 +294,7 @@ export function renderIndexHtml(ix: BatchIndex): string {
     ['Videos', String(t.videos), ''],
     ['Succeeded', String(t.done), ''],
     ['Failed', String(t.failed), t.failed ? 'bad' : ''],
-    ['Regressions', String(t.regressions + (ix.run.regressions.length ? 1 : 0)), t.regressions || ix.run.regressions.length ? 'bad' : ''],
+    ['Regressions', `${t.regressions} video${t.regressions === 1 ? '' : 's'}${ix.run.regressions.length ? ' + mean' : ''}`, t.regressions || ix.run.regressions.length ? 'bad' : ''],
     ['Processed now', `${t.processed} (${t.resumed} resumed)`, ''],
     ['Mean PSNR', `${fmt(t.psnr, 2)} dB`, ''],
     ['Mean SSIM', fmt(t.ssim, 4), ''],

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import PQueue from 'p-queue';
 import { isRestoreError, RestoreError, usageError } from '../errors.js';
-import { ensureWritableDir, writeFileAtomic } from '../media/encode.js';
+import { ensureWritableDir } from '../media/encode.js';
 import type { Logger } from '../pipeline/log.js';
 import { silentLogger } from '../pipeline/log.js';
 import { defaultOptions, runRestore, toolVersion, type RunHooks, type RunResult } from '../pipeline/run.js';
@@ -37,7 +37,7 @@ import { historySeries, writeIndex, type BatchIndex, type IndexRow } from './ind
 import { writeJUnit } from './junit.js';
 import { loadManifest, ManifestStore, type ManifestVideo } from './manifest.js';
 import { metricsOf } from './metrics.js';
-import { reportJson } from '../report/write.js';
+import { writeRunReports } from '../report/write.js';
 
 export const STAGING_DIR = '.partial';
 export const LOCK_FILE = '.batch.lock';
@@ -296,8 +296,9 @@ export async function runBatch(dir: string, opts: BatchRunOptions): Promise<Batc
       try {
         const result = await runOne(runOpts, { signal: opts.signal, log: prefixed(log, job.id) });
         // The run is whole: point its report at the final location, then swap the folder in.
+        // (re-rendered with the report writer so that json, csv and html all name the final path).
         const report = { ...result.report, output: { ...result.report.output, path: path.join(finalDir, OUTPUT_NAME) } };
-        await writeFileAtomic(result.files.json, reportJson(report));
+        await writeRunReports(report, result.reportDir);
         const trash = path.join(outDir, `.trash-${job.slug}-${process.pid}`);
         if (await exists(finalDir)) await fs.rename(finalDir, trash);
         await fs.rename(stageDir, finalDir);
