@@ -151,8 +151,8 @@ export interface MeshSwapState {
 export interface MeshSwapOptions {
   /** Colour transfer: 'lab' (default) or 'none'. */
   colour?: 'lab' | 'none';
-  /** Blend: 'poisson' (default) or 'alpha' (feathered, for comparison). */
-  blend?: 'poisson' | 'alpha';
+  /** Blend: 'poisson' (default), 'alpha' (feathered) or 'paste' (hard paste; both for comparison). */
+  blend?: 'poisson' | 'alpha' | 'paste';
   /** Temporal smoothing of the colour transfer, 0 = none, 0.9 = slow (default 0.7). */
   smoothing?: number;
   state?: MeshSwapState;
@@ -164,6 +164,8 @@ export interface MeshSwapResult {
   pixels: number;
   /** Bounding box of the replaced region. */
   box: { x: number; y: number; width: number; height: number };
+  /** Replaced pixels within `box` (1 = replaced), row-major box.width x box.height. */
+  mask: Uint8Array;
 }
 
 /**
@@ -189,7 +191,7 @@ export function meshSwap(frame: RgbFrame, targetMesh: Float32Array, source: Mesh
   const X0 = Math.max(0, Math.floor(bx0) - 2), Y0 = Math.max(0, Math.floor(by0) - 2);
   const X1 = Math.min(W - 1, Math.ceil(bx1) + 2), Y1 = Math.min(H - 1, Math.ceil(by1) + 2);
   const out = new Uint8Array(frame.data);
-  const empty = { frame: { width: W, height: H, data: out }, pixels: 0, box: { x: 0, y: 0, width: 0, height: 0 } };
+  const empty = { frame: { width: W, height: H, data: out }, pixels: 0, box: { x: 0, y: 0, width: 0, height: 0 }, mask: new Uint8Array(0) };
   if (!(X1 > X0 + 2 && Y1 > Y0 + 2)) return empty;
   const bw = X1 - X0 + 1, bh = Y1 - Y0 + 1, n = bw * bh;
 
@@ -251,6 +253,7 @@ export function meshSwap(frame: RgbFrame, targetMesh: Float32Array, source: Mesh
     const lab = new Float64Array(3);
     const sum = [0, 1].map(() => ({ n: 0, s: [0, 0, 0], ss: [0, 0, 0], t: [0, 0, 0], tt: [0, 0, 0] }));
     const gLab = new Float32Array(n * 3);
+    const tl = new Float64Array(3);
     for (let y = 0; y < bh; y++) {
       for (let x = 0; x < bw; x++) {
         const k = y * bw + x;
@@ -259,7 +262,6 @@ export function meshSwap(frame: RgbFrame, targetMesh: Float32Array, source: Mesh
         rgbToLab(g[k * 3], g[k * 3 + 1], g[k * 3 + 2], lab);
         gLab[k * 3] = lab[0]; gLab[k * 3 + 1] = lab[1]; gLab[k * 3 + 2] = lab[2];
         const o = ((y + Y0) * W + (x + X0)) * 3;
-        const tl = new Float64Array(3);
         rgbToLab(frame.data[o], frame.data[o + 1], frame.data[o + 2], tl);
         for (let r = 0; r < 2; r++) {
           const st = sum[r];
@@ -311,6 +313,8 @@ export function meshSwap(frame: RgbFrame, targetMesh: Float32Array, source: Mesh
   const result = new Float32Array(n * 3);
   if ((opts.blend ?? 'poisson') === 'poisson') {
     poissonBlend(inR, g, fr, bw, bh, result);
+  } else if (opts.blend === 'paste') {
+    result.set(g);
   } else {
     const alpha = featherMask(inR, bw, bh, Math.max(2, Math.round(tw * 0.06)));
     for (let k = 0; k < n; k++) for (let ch = 0; ch < 3; ch++) result[k * 3 + ch] = g[k * 3 + ch] * alpha[k] + fr(k, ch) * (1 - alpha[k]);
@@ -326,7 +330,7 @@ export function meshSwap(frame: RgbFrame, targetMesh: Float32Array, source: Mesh
       }
     }
   }
-  return { frame: { width: W, height: H, data: out }, pixels, box: { x: X0, y: Y0, width: bw, height: bh } };
+  return { frame: { width: W, height: H, data: out }, pixels, box: { x: X0, y: Y0, width: bw, height: bh }, mask: inR };
 }
 
 /** Distance-based feather (0 outside, 1 deeper than `r` px inside), by repeated erosion. */
@@ -368,16 +372,18 @@ export function poissonBlend(
     for (let x = 1; x < w - 1; x++) {
       const k = y * w + x;
       if (inR[k]) continue;
-      let cnt = 0;
-      const acc = [0, 0, 0];
-      for (const q of [k - 1, k + 1, k - w, k + w]) {
+      let cnt = 0, a0 = 0, a1 = 0, a2 = 0;
+      for (let j = 0; j < 4; j++) {
+        const q = j === 0 ? k - 1 : j === 1 ? k + 1 : j === 2 ? k - w : k + w;
         if (!inR[q]) continue;
         cnt++;
-        for (let ch = 0; ch < 3; ch++) acc[ch] += g[q * 3 + ch];
+        a0 += g[q * 3]; a1 += g[q * 3 + 1]; a2 += g[q * 3 + 2];
       }
       if (!cnt) continue;
       isB[k] = 1;
-      for (let ch = 0; ch < 3; ch++) bval[k * 3 + ch] = frameAt(k, ch) - acc[ch] / cnt;
+      bval[k * 3] = frameAt(k, 0) - a0 / cnt;
+      bval[k * 3 + 1] = frameAt(k, 1) - a1 / cnt;
+      bval[k * 3 + 2] = frameAt(k, 2) - a2 / cnt;
     }
   }
   const m = new Float32Array(n * 3);
@@ -415,17 +421,15 @@ export function poissonBlend(
         for (let x = 0; x < cw; x++) {
           const c = y * cw + x;
           if (!unknown[c]) continue;
-          let cnt = 0;
-          const acc = [0, 0, 0];
-          for (const [xx, yy] of [[x - 1, y], [x + 1, y], [x, y - 1], [x, y + 1]]) {
-            if (xx < 0 || yy < 0 || xx >= cw || yy >= chh) continue;
-            const q = yy * cw + xx;
-            if (!known[q] && !unknown[q]) continue;
-            cnt++;
-            for (let ch = 0; ch < 3; ch++) acc[ch] += cv[q * 3 + ch];
-          }
+          let cnt = 0, a0 = 0, a1 = 0, a2 = 0;
+          if (x > 0 && (known[c - 1] || unknown[c - 1])) { cnt++; a0 += cv[(c - 1) * 3]; a1 += cv[(c - 1) * 3 + 1]; a2 += cv[(c - 1) * 3 + 2]; }
+          if (x < cw - 1 && (known[c + 1] || unknown[c + 1])) { cnt++; a0 += cv[(c + 1) * 3]; a1 += cv[(c + 1) * 3 + 1]; a2 += cv[(c + 1) * 3 + 2]; }
+          if (y > 0 && (known[c - cw] || unknown[c - cw])) { cnt++; a0 += cv[(c - cw) * 3]; a1 += cv[(c - cw) * 3 + 1]; a2 += cv[(c - cw) * 3 + 2]; }
+          if (y < chh - 1 && (known[c + cw] || unknown[c + cw])) { cnt++; a0 += cv[(c + cw) * 3]; a1 += cv[(c + cw) * 3 + 1]; a2 += cv[(c + cw) * 3 + 2]; }
           if (!cnt) continue;
-          for (let ch = 0; ch < 3; ch++) cv[c * 3 + ch] += omega * (acc[ch] / cnt - cv[c * 3 + ch]);
+          cv[c * 3] += omega * (a0 / cnt - cv[c * 3]);
+          cv[c * 3 + 1] += omega * (a1 / cnt - cv[c * 3 + 1]);
+          cv[c * 3 + 2] += omega * (a2 / cnt - cv[c * 3 + 2]);
         }
     }
     // bilinear upsample into m
@@ -448,16 +452,21 @@ export function poissonBlend(
   for (let k = 0; k < n; k++) if (isB[k]) for (let ch = 0; ch < 3; ch++) m[k * 3 + ch] = bval[k * 3 + ch];
   // fine SOR: Dirichlet at boundary pixels, Neumann where a neighbour is neither
   const fineIters = s > 1 ? 4 * s + 20 : 6 * Math.max(w, h);
-  const idx: number[] = [];
-  for (let k = 0; k < n; k++) if (inR[k]) idx.push(k);
+  const use = new Uint8Array(n);
+  for (let k = 0; k < n; k++) use[k] = inR[k] || isB[k] ? 1 : 0;
+  let count = 0;
+  for (let k = 0; k < n; k++) if (inR[k]) count++;
+  const idx = new Int32Array(count);
+  for (let k = 0, j = 0; k < n; k++) if (inR[k]) idx[j++] = k;
   for (let it = 0; it < fineIters; it++) {
-    for (const k of idx) {
+    for (let j = 0; j < idx.length; j++) {
+      const k = idx[j];
+      // region pixels never touch the bbox border (cleared above), so k±1 and k±w are in range
       let cnt = 0, r = 0, gg = 0, b = 0;
-      for (const q of [k - 1, k + 1, k - w, k + w]) {
-        if (!inR[q] && !isB[q]) continue;
-        cnt++;
-        r += m[q * 3]; gg += m[q * 3 + 1]; b += m[q * 3 + 2];
-      }
+      if (use[k - 1]) { cnt++; r += m[(k - 1) * 3]; gg += m[(k - 1) * 3 + 1]; b += m[(k - 1) * 3 + 2]; }
+      if (use[k + 1]) { cnt++; r += m[(k + 1) * 3]; gg += m[(k + 1) * 3 + 1]; b += m[(k + 1) * 3 + 2]; }
+      if (use[k - w]) { cnt++; r += m[(k - w) * 3]; gg += m[(k - w) * 3 + 1]; b += m[(k - w) * 3 + 2]; }
+      if (use[k + w]) { cnt++; r += m[(k + w) * 3]; gg += m[(k + w) * 3 + 1]; b += m[(k + w) * 3 + 2]; }
       if (!cnt) continue;
       m[k * 3] += 1.7 * (r / cnt - m[k * 3]);
       m[k * 3 + 1] += 1.7 * (gg / cnt - m[k * 3 + 1]);
