@@ -213,8 +213,9 @@ code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;backgrou
 .kpi-sub{color:var(--muted);font-size:12px}
 .kpi.good .kpi-sub b{color:var(--up)}.kpi.bad .kpi-sub b{color:var(--down)}
 .notice{border-left:4px solid #f59e0b;background:#fffbeb;padding:10px 14px;border-radius:6px;margin:0}
-.badge{display:inline-block;padding:1px 8px;border-radius:999px;font-size:12px;font-weight:600}
+.badge{display:inline-block;white-space:nowrap;padding:1px 8px;border-radius:999px;font-size:12px;font-weight:600}
 .badge.ok{background:#dcfce7;color:#166534}.badge.skip{background:#fee2e2;color:#991b1b}
+table.stages th[scope=row]{white-space:nowrap}
 tr.not-run th,tr.not-run td{color:#9ca3af}tr.not-run td.reason{color:#991b1b}
 .plot{width:100%;height:auto;display:block;margin:6px 0 14px}
 .plot text{font-size:11px;fill:#4b5563}

@@ -189,7 +189,9 @@ export function barChart(o: { id: string; title: string; unit: string; bars: Bar
     parts.push(`<text x="${m.l - 10}" y="${y + 18}" text-anchor="end" class="bar-label${b.missing ? ' muted' : ''}">${escapeHtml(short)}<title>${escapeHtml(label)}</title></text>`);
     if (b.missing) {
       parts.push(`<rect x="${m.l}" y="${y + 5}" width="${pw}" height="${row - 10}" class="bar-missing" rx="3"/>`);
-      parts.push(`<text x="${m.l + 8}" y="${y + 18}" class="muted">${escapeHtml(b.missing)}</text>`);
+      const fit = Math.max(8, Math.floor((pw - 16) / 6.3));
+      const text = b.missing.length > fit ? `${b.missing.slice(0, fit - 1)}…` : b.missing;
+      parts.push(`<text x="${m.l + 8}" y="${y + 18}" class="muted">${escapeHtml(text)}<title>${escapeHtml(b.missing)}</title></text>`);
     } else {
       const w = max > 0 ? Math.max(1, (b.value / max) * pw) : 1;
       parts.push(`<rect class="bar" x="${m.l}" y="${y + 5}" width="${r2(w)}" height="${row - 10}" rx="3"><title>${escapeHtml(`${label}: ${b.value} ${o.unit}`)}</title></rect>`);
