@@ -30,6 +30,8 @@ export interface AnalyzerTimings {
   fullRangeCalls: number;
   meshCalls: number;
   meshMs: number;
+  /** Detections dropped because the face mesh did not see a face there. */
+  rejected: number;
 }
 
 interface Detector {
@@ -41,7 +43,7 @@ interface Detector {
 }
 
 export class FaceAnalyzer {
-  readonly timings: AnalyzerTimings = { detectCalls: 0, detectMs: 0, fullRangeCalls: 0, meshCalls: 0, meshMs: 0 };
+  readonly timings: AnalyzerTimings = { detectCalls: 0, detectMs: 0, fullRangeCalls: 0, meshCalls: 0, meshMs: 0, rejected: 0 };
   private fullRange?: Promise<Detector>;
 
   private constructor(
@@ -160,15 +162,17 @@ export class FaceAnalyzer {
   }
 
   /**
-   * Detect, then mesh every face. Faces whose mesh confidence is below minLandmarkScore keep
-   * their detector five points and are marked with the low landmarkScore (callers decide).
+   * Detect, then mesh every face. A detection whose mesh confidence (the face-mesh model's
+   * face-presence score) is below minLandmarkScore is not a face: it is dropped and counted in
+   * `timings.rejected`.
    */
   async analyze(frame: RgbFrame): Promise<Face[]> {
     const faces = await this.detect(frame);
     const out: Face[] = [];
     for (const f of faces) {
       const withMesh = await this.landmarks(frame, f);
-      out.push(withMesh.landmarkScore! >= this.opts.minLandmarkScore ? withMesh : { ...f, landmarkScore: withMesh.landmarkScore });
+      if (withMesh.landmarkScore! >= this.opts.minLandmarkScore) out.push(withMesh);
+      else this.timings.rejected++;
     }
     return out;
   }
