@@ -37,6 +37,8 @@ export interface SwapOptions {
   files?: SwapModelFiles;
   /** Measure identity similarity per frame (default true; two descriptor runs per frame). */
   measure?: boolean;
+  /** An analyzer to share with the faces stage (created when absent). */
+  analyzer?: FaceAnalyzer;
 }
 
 /** One ready swapper: swaps one face of a frame. */
@@ -161,7 +163,7 @@ export async function createSwapStage(
   if (!opts.identity?.length) return skippedStage('swap', 'no --identity photo given: the face is left as it is');
   const device: DeviceRequest = opts.device ?? ctx.device ?? 'auto';
   const log = (m: string) => ctx.log.info(m);
-  const analyzer = await FaceAnalyzer.create({ device, log: (m) => ctx.log.debug(m) });
+  const analyzer = opts.analyzer ?? (await FaceAnalyzer.create({ device, log: (m) => ctx.log.debug(m) }));
   const descriptor: FaceDescriptor = await createDescriptor({ device, log: (m) => ctx.log.debug(m) });
   const identity = await loadIdentity(opts.identity, { analyzer, descriptor, identityFace: opts.identityFace });
   const swapper = await openSwapper(want, identity, { device, log, files: opts.files });
