@@ -1,0 +1,248 @@
+/**
+ * The inpaint stage: runs first, on the decoded (degraded) input frames. Attaches the hole
+ * mask to each item (`item.mask`, input size, 255 = hole) and fills `item.frame`.
+ *
+ * Backends (`--backend inpaint=NAME`): 'auto' (a model when one is installed: MAT, then
+ * LaMa; else 'builtin'), 'mat', 'lama', 'builtin' (temporal propagation along dense flow,
+ * then a spatial fill), 'spatial' (PatchMatch exemplar fill), 'harmonic' (membrane fill),
+ * 'none'. Mask: `--mask FILE` (image or mask video, white = hole) or `--mask auto`.
+ * The stage buffers a bounded window of frames (the temporal radius, and the auto-mask
+ * window), so memory depends on the window and the frame size, not on the video length.
+ * The mask used is written to <reportDir>/mask.mp4.
+ */
+import path from 'node:path';
+import { createFrame, maskCoverage, type Mask, type RgbFrame } from '../../media/frame.js';
+import { VideoEncoder } from '../../media/encode.js';
+import type { VideoInfo } from '../../media/probe.js';
+import type { FrameItem, RestoreOptions, RunContext, Stage, StageReport } from '../../pipeline/types.js';
+import type { Logger } from '../../pipeline/log.js';
+import { skippedStage } from '../../pipeline/stage.js';
+import { entriesFor } from '../../models/manifest.js';
+import { modelStatus } from '../../models/registry.js';
+import { RestoreError, usageError } from '../../errors.js';
+import { detectPaintedMask } from './auto.js';
+import { harmonicFill } from './harmonic.js';
+import { dilateMask, openMaskSource, type MaskSource } from './mask.js';
+import { openModelInpainter, type ModelInpainter } from './models.js';
+import { spatialFill } from './patchmatch.js';
+import { FlowCache, prepareWindowFrame, temporalFill, type WindowFrame } from './temporal.js';
+
+export const INPAINT_BACKENDS = ['auto', 'mat', 'lama', 'builtin', 'spatial', 'harmonic', 'none'] as const;
+
+export interface InpaintStageContext {
+  device: 'auto' | 'cpu' | 'cuda';
+  log: Logger;
+  video: VideoInfo;
+  reportDir: string;
+  signal: AbortSignal;
+}
+
+export interface InpaintTuning {
+  /** Temporal radius of `builtin`, frames each side (default 30, lowered to fit `windowBytes`). */
+  temporalRadius?: number;
+  /** Frames each side that `--mask auto` looks at (default 8). */
+  autoRadius?: number;
+  /** Memory budget of the frame window (default 384 MiB). */
+  windowBytes?: number;
+  /** Write <reportDir>/mask.mp4 (default true). */
+  writeMask?: boolean;
+}
+
+/** Resolve 'auto' and aliases to a concrete backend name and, for models, the manifest entry. */
+export function resolveInpaintBackend(requested: string | undefined): { backend: string; model?: string; reason: string } {
+  const want = (requested ?? 'auto').toLowerCase();
+  const installed = (family: string) => entriesFor('inpaint').find((e) => e.family === family && modelStatus(e).state === 'installed');
+  if (want === 'auto') {
+    for (const fam of ['mat', 'lama']) {
+      const e = installed(fam);
+      if (e) return { backend: fam, model: e.name, reason: `auto: model ${e.name} is installed` };
+    }
+    return { backend: 'builtin', reason: 'auto: no inpainting model installed (MAT, LaMa), using the temporal-spatial builtin' };
+  }
+  if (want === 'mat' || want === 'lama') {
+    const e = installed(want);
+    const any = entriesFor('inpaint').filter((x) => x.family === want);
+    if (!e) {
+      throw new RestoreError('model', `inpaint backend ${want}: no ${want} model file installed (${any.map((x) => modelStatus(x).path).join(' or ')})`, {
+        hint: `add one with 'restore models add', or use --backend inpaint=builtin`,
+      });
+    }
+    return { backend: want, model: e.name, reason: `requested; model ${e.name}` };
+  }
+  if (want.startsWith('mat_') || want === 'lama') return { backend: want.startsWith('mat') ? 'mat' : 'lama', model: want, reason: 'requested' };
+  if ((INPAINT_BACKENDS as readonly string[]).includes(want)) return { backend: want, reason: 'requested' };
+  throw usageError(`unknown inpaint backend '${requested}'`, `use one of ${INPAINT_BACKENDS.join(', ')}`);
+}
+
+interface Slot {
+  item: FrameItem;
+  mask?: Mask;
+  wf?: WindowFrame;
+}
+
+export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStageContext, tuning: InpaintTuning = {}): Promise<Stage> {
+  if (!opts.mask) return skippedStage('inpaint', 'no --mask given');
+  const choice = resolveInpaintBackend(opts.backends?.inpaint);
+  if (choice.backend === 'none') return skippedStage('inpaint', 'backend none requested');
+  const { width, height } = ctx.video;
+  const autoMask = opts.mask === 'auto';
+  const dilate = opts.maskDilate ?? 0;
+  let source: MaskSource | undefined;
+  if (!autoMask) source = await openMaskSource(opts.mask, ctx.video, { dilate, signal: ctx.signal });
+  let model: ModelInpainter | undefined;
+  if (choice.model) model = await openModelInpainter(choice.model, { device: ctx.device, log: (m) => ctx.log.debug(m) });
+
+  const frameBytes = width * height * 3 * 2.5; // frame + window extras (luma, flows)
+  const budget = tuning.windowBytes ?? 384 * 2 ** 20;
+  const maxRadius = Math.max(1, Math.floor(budget / frameBytes / 2));
+  const temporalRadius = choice.backend === 'builtin' ? Math.min(tuning.temporalRadius ?? 30, maxRadius) : 0;
+  if (choice.backend === 'builtin' && temporalRadius < (tuning.temporalRadius ?? 30)) {
+    ctx.log.debug(`inpaint: temporal radius lowered to ${temporalRadius} frames to keep the window under ${Math.round(budget / 2 ** 20)} MiB`);
+  }
+  const autoRadius = autoMask ? Math.min(tuning.autoRadius ?? 8, maxRadius) : 0;
+  const cache = new FlowCache(undefined);
+
+  let ms = 0, frames = 0, coverageSum = 0, holePx = 0, temporalPx = 0, spatialPx = 0;
+  const maskFile = path.join(ctx.reportDir, 'mask.mp4');
+  let maskEnc: VideoEncoder | undefined;
+  let maskWritten = false;
+
+  const fill = async (slot: Slot, window: Slot[]): Promise<RgbFrame> => {
+    const mask = slot.mask!;
+    const frame = slot.item.frame;
+    switch (choice.backend) {
+      case 'harmonic':
+        return harmonicFill(frame, mask);
+      case 'spatial':
+        return spatialFill(frame, mask);
+      case 'builtin': {
+        const wf = slot.wf ?? (slot.wf = prepareWindowFrame(slot.item.index, frame, mask));
+        const others = window.filter((s) => s !== slot && s.mask).map((s) => s.wf ?? (s.wf = prepareWindowFrame(s.item.index, s.item.frame, s.mask!)));
+        const r = temporalFill(wf, others, cache, { radius: temporalRadius });
+        holePx += r.holePixels;
+        temporalPx += r.temporal;
+        spatialPx += r.spatial;
+        return r.frame;
+      }
+      default:
+        return model!.fill(frame, mask);
+    }
+  };
+
+  const stage: Stage = {
+    name: 'inpaint',
+    backend: choice.model ?? choice.backend,
+    async *run(input: AsyncIterable<FrameItem>, _rc: RunContext) {
+      const buf: Slot[] = []; // frames kept for the window, in order
+      let next = 0; // position in buf of the next frame to emit
+      let ended = false;
+      const lookahead = Math.max(temporalRadius, autoRadius);
+      const keepBehind = Math.max(temporalRadius, autoRadius);
+      const ensureMask = async (k: number) => {
+        const s = buf[k];
+        if (s.mask) return;
+        if (autoMask) {
+          const lo = Math.max(0, k - autoRadius), hi = Math.min(buf.length, k + autoRadius + 1);
+          const m = detectPaintedMask(buf.slice(lo, hi).map((x) => x.item.input), k - lo);
+          s.mask = dilate > 0 ? dilateMask(m, dilate) : m;
+        }
+      };
+      const emitOne = async (): Promise<FrameItem> => {
+        const t0 = performance.now();
+        // Masks of everything the window needs (auto masks need their own look-ahead, already buffered).
+        const hiAvail = buf.length - 1;
+        const hi = Math.min(hiAvail, next + temporalRadius);
+        for (let k = Math.max(0, next - temporalRadius); k <= hi; k++) {
+          if (autoMask && !ended && k + autoRadius > hiAvail) continue;
+          await ensureMask(k);
+        }
+        await ensureMask(next);
+        const slot = buf[next];
+        const window = buf.slice(Math.max(0, next - temporalRadius), hi + 1);
+        const filled = await fill(slot, window);
+        slot.item.mask = slot.mask;
+        ms += performance.now() - t0;
+        frames++;
+        coverageSum += maskCoverage(slot.mask!);
+        if (tuning.writeMask ?? true) {
+          if (!maskEnc) maskEnc = await VideoEncoder.open({ out: maskFile, width, height, fps: ctx.video.fps, crf: 0, preset: 'veryfast', signal: ctx.signal });
+          const rgb = createFrame(width, height);
+          const md = slot.mask!.data;
+          for (let i = 0; i < md.length; i++) rgb.data.fill(md[i], 3 * i, 3 * i + 3);
+          await maskEnc.write(rgb);
+        }
+        const item = slot.item;
+        item.frame = filled;
+        next++;
+        // Drop what the window no longer needs.
+        const drop = next - keepBehind;
+        if (drop > 0) {
+          buf.splice(0, drop);
+          next -= drop;
+        }
+        const base = buf[0]?.item.index ?? item.index;
+        cache.keep(base, base + buf.length);
+        return item;
+      };
+      try {
+        for await (const item of input) {
+          if (item.frame.width !== width || item.frame.height !== height) {
+            throw new RestoreError('internal', `inpaint: frame ${item.frame.width}x${item.frame.height} is not the input size ${width}x${height} (inpaint must run first)`);
+          }
+          const slot: Slot = { item };
+          if (source) slot.mask = await source.next();
+          buf.push(slot);
+          while (buf.length - 1 - next >= lookahead) yield await emitOne();
+        }
+        ended = true;
+        while (next < buf.length) yield await emitOne();
+        if (maskEnc) {
+          await maskEnc.finish();
+          maskWritten = true;
+        }
+      } catch (e) {
+        await maskEnc?.abort();
+        throw e;
+      } finally {
+        if (!maskWritten && maskEnc) await maskEnc.abort().catch(() => undefined);
+        await source?.close();
+      }
+    },
+    report(): StageReport {
+      const details: Record<string, unknown> = {
+        maskSource: autoMask ? 'auto (detected painted regions)' : `${source?.kind} ${opts.mask}`,
+        maskDilate: dilate,
+        maskFile: maskWritten ? 'mask.mp4' : null,
+        meanCoverage: frames ? +(coverageSum / frames).toFixed(5) : 0,
+      };
+      if (choice.backend === 'builtin') {
+        details.temporalRadius = temporalRadius;
+        details.holePixels = holePx;
+        details.filledTemporal = holePx ? +(temporalPx / holePx).toFixed(4) : 0;
+        details.filledSpatial = holePx ? +(spatialPx / holePx).toFixed(4) : 0;
+        details.flows = cache.computed;
+        details.flowMsPerFlow = cache.computed ? +(cache.ms / cache.computed).toFixed(2) : 0;
+      }
+      if (model) {
+        details.model = model.name;
+        details.provider = model.provider;
+        details.modelRuns = model.runs;
+      }
+      if (autoMask) details.autoRadius = autoRadius;
+      return {
+        name: 'inpaint',
+        backend: choice.model ?? choice.backend,
+        ran: true,
+        reason: choice.reason,
+        frames,
+        ms: Math.round(ms),
+        msPerFrame: frames ? +(ms / frames).toFixed(2) : 0,
+        details,
+      };
+    },
+    async close() {
+      await source?.close();
+    },
+  };
+  return stage;
+}
