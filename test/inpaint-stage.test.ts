@@ -1,0 +1,136 @@
+/** The inpaint stage as the runner uses it: mask sources, window, order, mask.mp4, report, errors. */
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { decodeFrames } from '../src/media/decode.js';
+import { probeVideo, type VideoInfo } from '../src/media/probe.js';
+import type { FrameItem, RestoreOptions, RunContext } from '../src/pipeline/types.js';
+import { silentLogger } from '../src/pipeline/log.js';
+import { fixturesDir } from '../src/models/paths.js';
+import { createInpaintStage, resolveInpaintBackend } from '../src/stages/inpaint/index.js';
+import { binarizeMask, maskFromFrame } from '../src/stages/inpaint/mask.js';
+import { isRestoreError } from '../src/errors.js';
+
+const caseDir = path.join(fixturesDir, 'videos', 'cases', 'pan-x4');
+const N = 16;
+
+async function* items(info: VideoInfo, n = N): AsyncGenerator<FrameItem> {
+  for await (const f of decodeFrames(info, { maxFrames: n })) {
+    const frame = { width: f.width, height: f.height, data: f.data };
+    yield { index: f.index, time: f.time, frame, input: frame };
+  }
+}
+
+describe('inpaint stage', () => {
+  let dir: string;
+  let info: VideoInfo;
+  const saved = process.env.RESTORE_MODELS_DIR;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'inpaint-stage-'));
+    process.env.RESTORE_MODELS_DIR = path.join(dir, 'no-models'); // no model installed: auto = builtin
+    info = await probeVideo(path.join(caseDir, 'input.mp4'));
+  });
+  afterAll(async () => {
+    if (saved === undefined) delete process.env.RESTORE_MODELS_DIR;
+    else process.env.RESTORE_MODELS_DIR = saved;
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+  const options = (mask: string, backend?: string, extra: Partial<RestoreOptions> = {}): RestoreOptions =>
+    ({ input: info.path, out: path.join(dir, 'o.mp4'), reportDir: dir, mask, backends: backend ? { inpaint: backend } : {}, crf: 18, preset: 'fast', device: 'cpu', concurrency: 1, thumbnails: 0, json: false, quiet: true, progress: false, ...extra }) as RestoreOptions;
+  const sctx = (reportDir: string) => ({ device: 'cpu' as const, log: silentLogger, video: info, reportDir, signal: new AbortController().signal });
+  const rctx = (o: RestoreOptions): RunContext => ({ signal: new AbortController().signal, device: 'cpu', log: silentLogger, video: info, options: o, reportDir: o.reportDir });
+
+  it('auto picks builtin when no model is installed; none and unknown names', () => {
+    expect(resolveInpaintBackend('auto').backend).toBe('builtin');
+    expect(resolveInpaintBackend(undefined).backend).toBe('builtin');
+    expect(resolveInpaintBackend('harmonic').backend).toBe('harmonic');
+    expect(() => resolveInpaintBackend('magic')).toThrow(/unknown inpaint backend 'magic'/);
+    try {
+      resolveInpaintBackend('lama');
+      expect.unreachable();
+    } catch (e) {
+      expect(isRestoreError(e) && e.kind).toBe('model');
+    }
+  });
+
+  it('builtin with a mask video: frames in order, mask attached, holes filled, mask.mp4 written, report', async () => {
+    const rep = path.join(dir, 'builtin');
+    const o = options(path.join(caseDir, 'mask.mp4'));
+    const stage = await createInpaintStage(o, sctx(rep));
+    const truth: Uint8Array[] = [];
+    for await (const f of decodeFrames(await probeVideo(path.join(caseDir, 'mask.mp4')), { maxFrames: N })) truth.push(binarizeMask(maskFromFrame(f)).data);
+    const seen: number[] = [];
+    let changedInHole = 0, changedOutside = 0;
+    for await (const it of stage.run(items(info), rctx(o))) {
+      seen.push(it.index);
+      expect(it.mask).toBeDefined();
+      expect(Buffer.compare(Buffer.from(it.mask!.data), Buffer.from(truth[it.index]))).toBe(0);
+      for (let i = 0; i < it.mask!.data.length; i++) {
+        const d = Math.abs(it.frame.data[3 * i] - it.input.data[3 * i]) + Math.abs(it.frame.data[3 * i + 1] - it.input.data[3 * i + 1]);
+        if (it.mask!.data[i]) changedInHole += d > 0 ? 1 : 0;
+        else changedOutside += d;
+      }
+    }
+    expect(seen).toEqual([...Array(N).keys()]);
+    expect(changedOutside).toBe(0);
+    expect(changedInHole).toBeGreaterThan(0.9 * truth.slice(0, N).reduce((s, m) => s + m.filter((v) => v).length, 0));
+    const r = stage.report();
+    console.log('inpaint stage report (builtin, 16 frames):', JSON.stringify(r));
+    expect(r.backend).toBe('builtin');
+    expect(r.frames).toBe(N);
+    expect(r.details!.meanCoverage).toBeCloseTo(0.051, 2);
+    // 16 frames of a slow pan reveal only the rims of the holes (the whole clip: see inpaint-eval).
+    expect(r.details!.filledTemporal as number).toBeGreaterThan(0.05);
+    expect((r.details!.filledTemporal as number) + (r.details!.filledSpatial as number)).toBeCloseTo(1, 5);
+    const written = await probeVideo(path.join(rep, 'mask.mp4'));
+    expect(written.frameCount).toBe(N);
+    let k = 0;
+    for await (const f of decodeFrames(written)) expect(Buffer.compare(Buffer.from(binarizeMask(maskFromFrame(f)).data), Buffer.from(truth[k++]))).toBe(0);
+  });
+
+  it('harmonic with a mask image (same mask every frame) and --mask-dilate', async () => {
+    // The first mask frame as a PNG.
+    let first!: Uint8Array;
+    for await (const f of decodeFrames(await probeVideo(path.join(caseDir, 'mask.mp4')), { maxFrames: 1 })) first = binarizeMask(maskFromFrame(f)).data;
+    const png = path.join(dir, 'mask.png');
+    await sharp(Buffer.from(first), { raw: { width: 96, height: 96, channels: 1 } }).png().toFile(png);
+    const o = options(png, 'harmonic', { maskDilate: 2 });
+    const stage = await createInpaintStage(o, sctx(path.join(dir, 'harm')));
+    let n = 0;
+    const base = first.filter((v) => v).length;
+    for await (const it of stage.run(items(info, 4), rctx(o))) {
+      const holes = it.mask!.data.filter((v) => v).length;
+      expect(holes).toBeGreaterThan(base * 1.3);
+      n++;
+    }
+    expect(n).toBe(4);
+    expect(stage.report().details!.maskSource).toMatch(/^image /);
+  });
+
+  it('a mask of the wrong size is one input error naming both sizes', async () => {
+    const png = path.join(dir, 'small.png');
+    await sharp({ create: { width: 50, height: 40, channels: 3, background: '#ffffff' } }).png().toFile(png);
+    const err = await createInpaintStage(options(png, 'harmonic'), sctx(dir)).catch((e) => e);
+    expect(isRestoreError(err)).toBe(true);
+    expect(err.kind).toBe('input');
+    expect(err.message).toContain('50x40');
+    expect(err.message).toContain('96x96');
+    expect(err.message.split('\n').length).toBe(1);
+  });
+
+  it('--mask auto runs the detector over a window and fills', async () => {
+    const o = options('auto', 'harmonic');
+    const stage = await createInpaintStage(o, sctx(path.join(dir, 'auto')));
+    let n = 0, cov = 0;
+    for await (const it of stage.run(items(info), rctx(o))) {
+      n++;
+      cov += it.mask!.data.filter((v) => v).length / it.mask!.data.length;
+    }
+    expect(n).toBe(N);
+    console.log(`auto mask in the stage: mean coverage ${(cov / n * 100).toFixed(2)}% (painted 5.1%)`);
+    expect(cov / n).toBeGreaterThan(0.03);
+    expect(stage.report().details!.maskSource).toMatch(/auto/);
+  });
+});
