@@ -161,6 +161,12 @@ export async function createSwapStage(
   if (!BACKENDS.includes(want)) throw usageError(`unknown swap backend '${want}'`, `use one of ${BACKENDS.join(', ')}`);
   if (want === 'none') return skippedStage('swap', 'swap backend none requested');
   if (!opts.identity?.length) return skippedStage('swap', 'no --identity photo given: the face is left as it is');
+  if ((want === 'inswapper' || want === 'simswap' || want === 'ghost') && !opts.files?.model && !SWAP_MODELS[want].some(modelInstalled)) {
+    throw modelError(
+      `swap backend '${want}' needs one of ${SWAP_MODELS[want].join(', ')}, and none is installed`,
+      `restore models add <file.onnx> --as ${SWAP_MODELS[want][0]}, or use --swap-backend mesh`,
+    );
+  }
   const device: DeviceRequest = opts.device ?? ctx.device ?? 'auto';
   const log = (m: string) => ctx.log.info(m);
   const analyzer = opts.analyzer ?? (await FaceAnalyzer.create({ device, log: (m) => ctx.log.debug(m) }));
