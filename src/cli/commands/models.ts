@@ -5,8 +5,8 @@
 import { createWriteStream, existsSync, statSync } from 'node:fs';
 import { copyFile, mkdir, rename, rm, truncate } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
 import { inputError, modelError, outputError, usageError } from '../../errors.js';
 import { getEntry, isEmbedded, loadManifest, type ModelEntry, type ModelTask } from '../../models/manifest.js';
 import { howToAdd, modelPath, modelStatus, sha256File, verifyModel, type ModelStatus, type VerifyResult } from '../../models/registry.js';
@@ -169,6 +169,71 @@ export interface PullData {
   sha256Checked: boolean;
 }
 
+/** GET with redirects followed (node:http/https: every received byte reaches the file, even when the connection drops). */
+function httpGet(url: string, headers: Record<string, string>, signal?: AbortSignal, hops = 0): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const get = u.protocol === 'https:' ? https.get : http.get;
+    const req = get(u, { headers: { 'user-agent': 'restore-models', ...headers }, signal }, (res) => {
+      const loc = res.headers.location;
+      if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && loc) {
+        res.resume();
+        if (hops >= 8) return reject(new Error('too many redirects'));
+        return resolve(httpGet(new URL(loc, u).toString(), headers, signal, hops + 1));
+      }
+      resolve(res);
+    });
+    req.on('error', reject);
+  });
+}
+
+/**
+ * Append a response body to `file`. Unlike stream.pipeline, a dropped connection does not
+ * discard what was already received: every byte that arrived is flushed before returning, so
+ * the next pull resumes from it.
+ */
+function saveBody(res: IncomingMessage, file: string, append: boolean, onBytes: (n: number) => void, signal?: AbortSignal): Promise<{ bytes: number; readError?: Error; writeError?: Error }> {
+  return new Promise((resolve) => {
+    const ws = createWriteStream(file, { flags: append ? 'a' : 'w' });
+    let bytes = 0;
+    let readError: Error | undefined;
+    let writeError: Error | undefined;
+    let ended = false;
+    const finish = (err?: Error) => {
+      if (ended) return;
+      ended = true;
+      readError ??= err;
+      ws.end();
+    };
+    const onAbort = () => {
+      finish(new Error('interrupted'));
+      res.destroy();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    res.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      onBytes(bytes);
+      if (!ws.write(chunk)) {
+        res.pause();
+        ws.once('drain', () => res.resume());
+      }
+    });
+    res.on('end', () => finish());
+    res.on('error', (e) => finish(e));
+    res.on('close', () => finish(res.complete ? undefined : new Error('the connection closed early')));
+    ws.on('error', (e) => {
+      writeError = e;
+      res.destroy();
+      signal?.removeEventListener('abort', onAbort);
+      resolve({ bytes, readError, writeError });
+    });
+    ws.on('finish', () => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve({ bytes, readError, writeError });
+    });
+  });
+}
+
 function ttyProgress(name: string): (done: number, total: number | undefined) => void {
   let last = 0;
   return (done, total) => {
@@ -200,52 +265,45 @@ export async function modelsPull(name: string, opts: PullOptions = {}): Promise<
   const progress = opts.onProgress ?? (!opts.quiet && process.stderr.isTTY ? ttyProgress(entry.name) : undefined);
   let have = existsSync(part) ? statSync(part).size : 0;
   const resumedFrom = have;
-  let res: Response;
+  let res: IncomingMessage;
   try {
-    res = await fetch(url, { headers: have ? { Range: `bytes=${have}-` } : {}, signal: opts.signal, redirect: 'follow' });
+    res = await httpGet(url, have ? { Range: `bytes=${have}-` } : {}, opts.signal);
   } catch (e) {
-    throw modelError(`cannot download ${entry.name} from ${url} (${(e as Error).cause ? String(((e as Error).cause as Error).message ?? (e as Error).cause) : (e as Error).message})`, 'check the network, or download it yourself and use restore models add');
+    throw modelError(`cannot download ${entry.name} from ${url} (${(e as Error).message})`, 'check the network, or download it yourself and use restore models add');
   }
+  const status = res.statusCode ?? 0;
   let total: number | undefined;
-  if (res.status === 416 && have) {
+  if (status === 416 && have) {
     // the partial file is already complete (or longer than the resource)
     total = have;
-    await res.body?.cancel();
-  } else if (res.status === 206 && have) {
-    const m = /bytes (\d+)-(\d+)\/(\d+|\*)/.exec(res.headers.get('content-range') ?? '');
+    res.resume();
+  } else if (status === 206 && have) {
+    const m = /bytes (\d+)-(\d+)\/(\d+|\*)/.exec(String(res.headers['content-range'] ?? ''));
     if (!m || Number(m[1]) !== have) {
-      await res.body?.cancel();
-      throw modelError(`download of ${entry.name} from ${url}: the server resumed at the wrong offset (${res.headers.get('content-range')})`, `delete ${part} and pull again`);
+      res.resume();
+      throw modelError(`download of ${entry.name} from ${url}: the server resumed at the wrong offset (${res.headers['content-range']})`, `delete ${part} and pull again`);
     }
     total = m[3] === '*' ? undefined : Number(m[3]);
-  } else if (res.ok) {
+  } else if (status >= 200 && status < 300) {
     if (have) await truncate(part, 0); // server ignored Range: start over
     have = 0;
-    const len = res.headers.get('content-length');
+    const len = res.headers['content-length'];
     total = len ? Number(len) : undefined;
   } else {
-    await res.body?.cancel();
-    throw modelError(`cannot download ${entry.name}: ${url} answered HTTP ${res.status} ${res.statusText}`, 'check the URL (--url), or download it yourself and use restore models add');
+    res.resume();
+    throw modelError(`cannot download ${entry.name}: ${url} answered HTTP ${status} ${res.statusMessage ?? ''}`.trimEnd(), 'check the URL (--url), or download it yourself and use restore models add');
   }
-  if (res.status !== 416 && res.body) {
-    let done = have;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        done += chunk.length;
-        progress?.(done, total);
-        cb(null, chunk);
-      },
-    });
-    try {
-      await pipeline(Readable.fromWeb(res.body as any), counter, createWriteStream(part, { flags: have ? 'a' : 'w' }), { signal: opts.signal });
-    } catch (e) {
+  if (status !== 416) {
+    const r = await saveBody(res, part, have > 0, (d) => progress?.(d + have, total), opts.signal);
+    if (r.writeError) throw outputError(`cannot write ${part} (${r.writeError.message})`, 'set RESTORE_MODELS_DIR to a writable folder with space');
+    if (r.readError) {
       throw modelError(
-        `download of ${entry.name} from ${url} stopped at ${done} of ${total ?? '?'} bytes (${(e as Error).message})`,
+        `download of ${entry.name} from ${url} stopped at ${have + r.bytes} of ${total ?? '?'} bytes (${r.readError.message})`,
         `run 'restore models pull ${entry.name}' again to resume from ${part}`,
       );
     }
   }
-  const size = statSync(part).size;
+  const size = existsSync(part) ? statSync(part).size : 0;
   if (total !== undefined && size < total) {
     throw modelError(`download of ${entry.name} is incomplete: ${size} of ${total} bytes`, `run 'restore models pull ${entry.name}' again to resume`);
   }
