@@ -147,6 +147,18 @@ describe('registry with real ONNX files', () => {
     expect(text).toMatch(/rdn_medium_x4\s+upscale\s+embedded \(npm\)/);
   });
 
+  it('embedded models convert on first use and pass their contracts (MediaPipe detector/mesh, RDN)', async () => {
+    for (const n of ['face_detection_short_range', 'face_landmark', 'rdn_slim_x2']) {
+      const r = await verifyModel(n);
+      expect(r.problems, n).toEqual([]);
+      expect(r.path.startsWith(dir), n).toBe(true);
+      expect(modelStatus(getEntry(n)).state, n).toBe('installed');
+    }
+    const det = await openModel('face_detection_short_range', { device: 'cpu' });
+    expect(det.inputs.image.dims).toEqual([1, 128, 128, 3]);
+    expect(det.outputs.scores.dims).toEqual([1, 896, 1]);
+  });
+
   it('verify and open refuse wrong files with the mismatch named; a truncated file is not a crash', async () => {
     const good = affineImageModel({ dims: [1, 3, 256, 256], a: [1, 1, 1], b: [0, 0, 0] });
     writeModel(dir, 'gpen_bfr_256.onnx', good);

@@ -129,6 +129,17 @@ describe('restore-face stage', () => {
     });
   }
 
+  for (const batch of ['n', 1] as const) {
+    it(`two faces in one frame: both restored (${batch === 'n' ? 'one batched call' : 'one call per face'})`, async () => {
+      writeModel(dir, 'gpen_bfr_256.onnx', markerModel({ size: 256, points: templatePoints('arcface_128', 256), radius: 4, range: [-1, 1], batch }));
+      const other: Face = { ...face, trackId: 1, five: five.map((p) => ({ x: p.x * 0.5 + 10, y: p.y * 0.5 + 190 })) };
+      const stage = await createRestoreFaceStage(options('gpen_bfr_256'), { device: 'cpu', blend: 1 });
+      const out = await run(stage, [face, other]);
+      for (const p of [...five, ...other.five]) expect(Math.min(...px(out, p))).toBeGreaterThan(230);
+      expect(stage.report().details).toMatchObject({ faces: 2, batched: batch === 'n' });
+    });
+  }
+
   it('a model aligned with the wrong template misses the points (the template check can fail)', async () => {
     // marks placed at ffhq_512 positions scaled to 256, run as gpen_bfr_256 (arcface_128)
     writeModel(dir, 'gpen_bfr_256.onnx', markerModel({ size: 256, points: templatePoints('ffhq_512', 256), radius: 4, range: [-1, 1] }));

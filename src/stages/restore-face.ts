@@ -42,6 +42,8 @@ export interface FaceRestorer {
   size: number;
   template: TemplateName;
   blend: number;
+  /** All faces of a frame run as one batch (the file's batch dimension is free). */
+  batchable: boolean;
   /** Restore an aligned crop (size x size RGB). */
   restoreCrop(crop: RgbFrame): Promise<RgbFrame>;
   /** Align, restore and paste back each face; returns the new frame. */
@@ -59,9 +61,16 @@ export async function createFaceRestorer(entry: ModelEntry, ctx: RestoreFaceCont
   const blend = Math.min(1, Math.max(0, ctx.blend ?? c.blend ?? 0.8));
   const weight = m.inputs.weight;
   const weightValue = ctx.weight ?? weight?.spec.value ?? 1;
-  const restoreCrop = async (crop: RgbFrame): Promise<RgbFrame> => {
+  const nhwc = img.spec.layout === 'NHWC';
+  const plane = 3 * size * size;
+  /** Whether the file's batch dimension is free, so several faces run in one call. */
+  const batchable = typeof img.dims[0] === 'string';
+  const restoreCrops = async (crops: RgbFrame[]): Promise<RgbFrame[]> => {
+    const n = crops.length;
+    const data = new Float32Array(n * plane);
+    crops.forEach((c, i) => data.set(imageToTensor(c, img.spec), i * plane));
     const feeds: Record<string, ort.Tensor> = {
-      [img.name]: new ort.Tensor('float32', imageToTensor(crop, img.spec), img.spec.layout === 'NHWC' ? [1, size, size, 3] : [1, 3, size, size]),
+      [img.name]: new ort.Tensor('float32', data, nhwc ? [n, size, size, 3] : [n, 3, size, size]),
     };
     if (weight) {
       feeds[weight.name] =
@@ -71,10 +80,12 @@ export async function createFaceRestorer(entry: ModelEntry, ctx: RestoreFaceCont
     }
     const res = await m.session.run(feeds, [out.name]);
     const t = res[out.name];
-    const restored = tensorToImage(t.data as Float32Array, size, size, out.spec);
+    const od = t.data as Float32Array;
+    const restored = crops.map((_, i) => tensorToImage(od.subarray(i * plane, (i + 1) * plane), size, size, out.spec));
     t.dispose?.();
     return restored;
   };
+  const restoreCrop = async (crop: RgbFrame): Promise<RgbFrame> => (await restoreCrops([crop]))[0];
   return {
     entry,
     provider: m.provider,
@@ -82,14 +93,20 @@ export async function createFaceRestorer(entry: ModelEntry, ctx: RestoreFaceCont
     template,
     blend,
     restoreCrop,
+    batchable,
     async restoreFrame(frame, faces) {
-      let cur = frame;
-      for (const f of faces) {
-        if (!f.five || f.five.length !== 5) continue;
-        const { crop, matrix } = alignFace(cur, f.five, template, size);
-        const restored = await restoreCrop(crop);
-        cur = pasteBack(cur, restored, matrix, { strength: blend });
+      const aligned = faces.filter((f) => f.five?.length === 5).map((f) => alignFace(frame, f.five, template, size));
+      if (!aligned.length) return frame;
+      let restored: RgbFrame[];
+      if (batchable) restored = await restoreCrops(aligned.map((a) => a.crop));
+      else {
+        restored = [];
+        for (const a of aligned) restored.push(await restoreCrop(a.crop));
       }
+      let cur = frame;
+      aligned.forEach((a, i) => {
+        cur = pasteBack(cur, restored[i], a.matrix, { strength: blend });
+      });
       return cur;
     },
   };
@@ -139,7 +156,7 @@ export async function createRestoreFaceStage(opts: RestoreOptions, ctx: RestoreF
       name: 'restore-face',
       backend: r.entry.name,
       reason: choice.reason,
-      details: () => ({ model: r.entry.name, template: r.template, crop: r.size, blend: r.blend, provider: r.provider, faces }),
+      details: () => ({ model: r.entry.name, template: r.template, crop: r.size, blend: r.blend, provider: r.provider, batched: r.batchable, faces }),
     },
     async (item) => {
       const list = item.faces?.filter((f) => f.five?.length === 5) ?? [];

@@ -73,13 +73,15 @@ export interface MarkerOptions {
   radius?: number;
   range: [number, number];
   weightInput?: string;
+  /** Batch dimension (default 1; a string makes it free). */
+  batch?: number | string;
 }
 
 /** Ignores its input (x*0) and outputs white squares at `points` on black, in `range`. */
 export function markerModel(o: MarkerOptions): Uint8Array {
   const g = new OnnxGraphBuilder('marks');
   const S = o.size;
-  const x = g.input(o.inputName ?? 'input', [1, 3, S, S]);
+  const x = g.input(o.inputName ?? 'input', [o.batch ?? 1, 3, S, S]);
   const pat = new Float32Array(3 * S * S).fill(o.range[0]);
   const r = o.radius ?? 3;
   for (const p of o.points) {
@@ -96,7 +98,7 @@ export function markerModel(o: MarkerOptions): Uint8Array {
     y = g.op('Add', [y, g.op('Mul', [g.op('Cast', [w], { to: attr.int(1) }), g.float([0], [])])]);
   }
   g.op('Identity', [y], {}, 'output');
-  g.output('output', [1, 3, S, S]);
+  g.output('output', [o.batch ?? 1, 3, S, S]);
   return g.toBytes();
 }
 

@@ -229,11 +229,19 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
       if (item.faces) {
         const sx = target.width / ctx.inputSize.width;
         const sy = target.height / ctx.inputSize.height;
+        // pixel centres on integers: x' = (x + 0.5) * s - 0.5
+        const px = (p: { x: number; y: number }) => ({ x: (p.x + 0.5) * sx - 0.5, y: (p.y + 0.5) * sy - 0.5 });
         for (const f of item.faces) {
-          f.box = { x: f.box.x * sx, y: f.box.y * sy, width: f.box.width * sx, height: f.box.height * sy };
-          f.keypoints = f.keypoints.map((p) => ({ x: p.x * sx, y: p.y * sy }));
-          f.five = f.five.map((p) => ({ x: p.x * sx, y: p.y * sy }));
-          if (f.mesh) for (let i = 0; i < f.mesh.length; i += 3) { f.mesh[i] *= sx; f.mesh[i + 1] *= sy; }
+          const tl = px(f.box);
+          f.box = { x: tl.x, y: tl.y, width: f.box.width * sx, height: f.box.height * sy };
+          f.keypoints = f.keypoints.map(px);
+          f.five = f.five.map(px);
+          if (f.mesh) {
+            for (let i = 0; i < f.mesh.length; i += 3) {
+              f.mesh[i] = (f.mesh[i] + 0.5) * sx - 0.5;
+              f.mesh[i + 1] = (f.mesh[i + 1] + 0.5) * sy - 0.5;
+            }
+          }
         }
       }
       return item;
