@@ -126,6 +126,23 @@ describe('SR contracts with tiny models', () => {
     });
   }
 
+  it('a static-size SwinIR export is tiled at its own size', async () => {
+    writeModel(dir, 'swinir_x4.onnx', affineImageModel({ dims: [1, 3, 48, 48], scale: 4, a: [0.5, 0.25, 1], b: [0.25, 0.5, 0] }));
+    const frame = await loadRgb(astronaut, 45, 38);
+    const stage = await createUpscaleStage(options('swinir', 4), { device: 'cpu', targetSize: undefined, inputSize: { width: 45, height: 38 } });
+    const out = await runStage(stage, frame);
+    expect(stage.report().details).toMatchObject({ tile: { tile: 48, overlap: 16, staticSize: true }, tilesPerFrame: 9 });
+    let maxErr = 0;
+    for (let y = 0; y < out.height; y++)
+      for (let x = 0; x < out.width; x++) {
+        const s = (Math.floor(y / 4) * 45 + Math.floor(x / 4)) * 3;
+        const o = (y * out.width + x) * 3;
+        maxErr = Math.max(maxErr, Math.abs(out.data[o] - (frame.data[s] * 0.5 + 63.75)), Math.abs(out.data[o + 2] - frame.data[s + 2]));
+      }
+    expect(maxErr).toBeLessThanOrEqual(0.5 + 1e-9);
+    writeModel(dir, 'swinir_x4.onnx', affineImageModel({ dims: [1, 3, 'h', 'w'], scale: 4, a: [0.5, 0.25, 1], b: [0.25, 0.5, 0], inputName: 'x' }));
+  });
+
   it('resizes to an exact non-multiple target with Lanczos after the model', async () => {
     const frame = await loadRgb(astronaut, 40, 40);
     const stage = await createUpscaleStage(options('realesrgan', 2), { device: 'cpu', targetSize: { width: 100, height: 70 }, inputSize: { width: 40, height: 40 } });

@@ -9,7 +9,7 @@
  * when the target is not that multiple.
  */
 import sharp from 'sharp';
-import { usageError } from '../../errors.js';
+import { modelError, usageError } from '../../errors.js';
 import type { RgbFrame } from '../../media/frame.js';
 import type { Logger } from '../../pipeline/log.js';
 import { perFrameStage, skippedStage } from '../../pipeline/stage.js';
@@ -170,6 +170,14 @@ export async function createUpscaler(
   const m = await openModel(choice.entry, { device: opts.device ?? 'auto', log: (s) => opts.log?.info(s), threads: opts.threads });
   const tm = tileModelOf(m);
   const tile = tileOptionsOf(choice.entry.contract.tiling, opts.tile);
+  // a static-size export (fixed H and W in the file) only runs at that size: tile at it
+  const [, , fh, fw] = m.inputs.image.dims;
+  if (typeof fh === 'number' && typeof fw === 'number' && fh > 0 && fw > 0) {
+    if (fh !== fw) throw modelError(`model ${choice.entry.name} (${m.path}) has a non-square static input ${fw}x${fh}; re-export it square or with dynamic H/W`);
+    if (fh <= 2 * tile.overlap) throw modelError(`model ${choice.entry.name} (${m.path}) has a static input of ${fh} px, too small for the ${tile.overlap} px tile overlap`);
+    tile.tile = fh;
+    tile.staticSize = true;
+  }
   return {
     backend: choice.backend,
     label: `${choice.entry.name} (tile ${tile.tile}, overlap ${tile.overlap}) to ${target.width}x${target.height}`,
