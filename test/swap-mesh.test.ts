@@ -250,7 +250,7 @@ describe('swap stage answers', () => {
       const e2 = await createSwapStage(baseOptions({ identity: [ASTRONAUT], backends: { swap: 'inswapper' } }), { ...ctx }).catch((e) => e);
       expect(e2).toBeInstanceOf(RestoreError);
       expect(e2.kind).toBe('model');
-      expect(e2.toLine()).toMatch(/inswapper.*inswapper_128.*none is installed.*--swap-backend mesh/);
+      expect(e2.toLine()).toMatch(/inswapper.*inswapper_128.*none is installed.*--swap mesh/);
     } finally {
       if (prev === undefined) delete process.env.RESTORE_MODELS_DIR;
       else process.env.RESTORE_MODELS_DIR = prev;

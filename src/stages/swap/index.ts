@@ -139,7 +139,7 @@ export async function openSwapper(
   if (!names.length) {
     throw modelError(
       `swap backend '${backend}' needs one of ${SWAP_MODELS[backend].join(', ')}, and none is installed`,
-      `restore models add <file.onnx> --as ${SWAP_MODELS[backend][0]}, or use --swap-backend mesh`,
+      `restore models add <file.onnx> --as ${SWAP_MODELS[backend][0]}, or use --swap mesh`,
     );
   }
   return tryModels(backend, names);
@@ -164,7 +164,7 @@ export async function createSwapStage(
   if ((want === 'inswapper' || want === 'simswap' || want === 'ghost') && !opts.files?.model && !SWAP_MODELS[want].some(modelInstalled)) {
     throw modelError(
       `swap backend '${want}' needs one of ${SWAP_MODELS[want].join(', ')}, and none is installed`,
-      `restore models add <file.onnx> --as ${SWAP_MODELS[want][0]}, or use --swap-backend mesh`,
+      `restore models add <file.onnx> --as ${SWAP_MODELS[want][0]}, or use --swap mesh`,
     );
   }
   const device: DeviceRequest = opts.device ?? ctx.device ?? 'auto';
@@ -235,12 +235,13 @@ export async function createSwapStage(
 
 /**
  * Time one swap backend per face on the astronaut fixture with a given identity photo, for
- * `npm run bench`: returns the mean ms per face over `iterations` runs after one warm-up.
+ * `npm run bench`: returns the mean wall and CPU (all threads of the process) ms per face over
+ * `iterations` runs after one warm-up. Model backends need their files installed (or `files`).
  */
 export async function benchSwapBackend(
   backend: Exclude<SwapBackendName, 'none' | 'auto'>,
   opts: { device?: DeviceRequest; identityPhoto: string; targetPhoto: string; iterations?: number; files?: SwapModelFiles },
-): Promise<{ backend: string; msPerFace: number; iterations: number; faceWidth: number }> {
+): Promise<{ backend: string; msPerFace: number; cpuMsPerFace: number; iterations: number; faceWidth: number }> {
   const device = opts.device ?? 'auto';
   const analyzer = await FaceAnalyzer.create({ device });
   const descriptor = await createDescriptor({ device });
@@ -251,7 +252,15 @@ export async function benchSwapBackend(
   if (!face) throw modelError(`bench: no face in ${opts.targetPhoto}`);
   await swapper.swapFace(target, face);
   const n = opts.iterations ?? 5;
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < n; i++) await swapper.swapFace(target, face);
-  return { backend: swapper.backend, msPerFace: +((performance.now() - t0) / n).toFixed(2), iterations: n, faceWidth: Math.round(face.box.width) };
+  const cpu = process.cpuUsage(c0);
+  return {
+    backend: swapper.backend,
+    msPerFace: +((performance.now() - t0) / n).toFixed(2),
+    cpuMsPerFace: +((cpu.user + cpu.system) / 1000 / n).toFixed(2),
+    iterations: n,
+    faceWidth: Math.round(face.box.width),
+  };
 }
