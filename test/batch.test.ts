@@ -15,6 +15,7 @@ import { makeBatchFixture, ODD_NAME } from '../src/batch/fixtures.js';
 import type { BatchIndex } from '../src/batch/index-report.js';
 import type { BatchManifest } from '../src/batch/manifest.js';
 import { readHistory } from '../src/batch/history.js';
+import { runBatch } from '../src/batch/runner.js';
 import { probeVideo } from '../src/media/probe.js';
 import { resolveFfmpeg } from '../src/media/ffmpeg.js';
 import { packageRoot } from '../src/models/paths.js';
@@ -322,5 +323,51 @@ describe('kill -9 in the middle of a batch', () => {
     expect(Object.values(m.videos).filter((v) => v.attempts === 2).length).toBeGreaterThanOrEqual(1); // the one killed mid-run
     expect(walk(o).filter((f) => f.includes('.partial') || f.includes('.trash-') || f.endsWith('.lock'))).toEqual([]);
     expect(await assertNoTornFile(o)).toBe(4 /*mp4*/ + 4 * 3 /*report json,csv,html*/ + 4 * 6 /*thumbs: 2 frames x input, output, reference*/ + 4 /*manifest,index x2,history*/);
+  });
+});
+
+describe('options and interruption', () => {
+  it('--config values apply, command-line values win, relative paths resolve against the config file', async () => {
+    const dir = path.join(work, 'cfg-in');
+    await fs.mkdir(path.join(dir, 'one'), { recursive: true });
+    for (const f of ['input.mp4', 'reference.mp4']) await fs.copyFile(path.join(input, 'cases/pan-x4', f), path.join(dir, 'one', f));
+    const cfg = path.join(work, 'cfg', 'restore.json');
+    await fs.mkdir(path.dirname(cfg), { recursive: true });
+    await fs.writeFile(cfg, JSON.stringify({ crf: 30, maxFrames: 3, thumbnails: 0, upscale: 'lanczos', junit: 'j.xml', concurrency: 2 }));
+    const o = path.join(work, 'cfg-out');
+    const r = await batchCommand(dir, { out: o, config: cfg, quiet: true, run: { crf: 20 } });
+    expect(r.exitCode).toBe(0);
+    const ix = await indexOf(o);
+    expect(ix.settings).toMatchObject({ crf: 20, maxFrames: 3, thumbnails: 0, backends: { upscale: 'lanczos' } });
+    expect(ix.concurrency).toBe(2);
+    expect(ix.rows[0]!.metrics!.frames).toBe(3);
+    expect(r.summary.files.junit).toBe(path.join(work, 'cfg', 'j.xml'));
+    await fs.writeFile(cfg, JSON.stringify({ crf: 30, upscail: 'x' }));
+    await expect(batchCommand(dir, { out: o, config: cfg, quiet: true })).rejects.toThrow(/restore\.json: unknown option "upscail"/);
+    await expect(batchCommand(path.join(work, 'nowhere'), { out: o, quiet: true })).rejects.toThrow(/nowhere: no such folder/);
+    await expect(batchCommand(dir, { out: dir, quiet: true })).rejects.toThrow(/must not be the batch folder/);
+  });
+
+  it('an abort (Ctrl-C) stops the batch with an "interrupted" error; the interrupted video stays pending and nothing torn is left', async () => {
+    const dir = path.join(work, 'abort-in');
+    await makeBatchFixture(dir, { failures: false });
+    const o = path.join(work, 'abort-out');
+    const c = new AbortController();
+    let started = 0;
+    const err = await runBatch(dir, {
+      out: o,
+      run: { thumbnails: 0, preset: 'veryfast' },
+      signal: c.signal,
+      onVideo: (e) => {
+        if (e.phase === 'start' && ++started === 2) setTimeout(() => c.abort(), 30);
+      },
+    }).catch((e) => e);
+    expect(err?.kind).toBe('interrupted');
+    expect(err?.message).toMatch(/rerun the same command to continue/);
+    const m = await manifestOf(o);
+    const states = Object.values(m.videos).map((v) => v.state);
+    expect(states.filter((s) => s === 'done').length).toBe(1);
+    expect(states.filter((s) => s === 'running').length).toBe(0);
+    expect(walk(o).filter((f) => f.includes('.partial') || f.endsWith('.lock'))).toEqual([]);
   });
 });

@@ -224,6 +224,16 @@ export async function discoverJobs(dir: string, opts: { exclude?: string[] } = {
         await walk(root, root, new Set((opts.exclude ?? []).map((p) => path.resolve(p))), acc);
         return acc;
       })();
-  jobs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  jobs.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.input < b.input ? -1 : a.input > b.input ? 1 : 0));
+  // A case folder `a/` and a loose `a.mp4` next to it would share the id 'a': number the later ones.
+  const seen = new Map<string, number>();
+  for (const j of jobs) {
+    const n = (seen.get(j.id) ?? 0) + 1;
+    seen.set(j.id, n);
+    if (n > 1) {
+      j.id = `${j.id} (${n})`;
+      j.slug = slugOf(j.id);
+    }
+  }
   return jobs;
 }

@@ -325,10 +325,10 @@ export async function runBatch(dir: string, opts: BatchRunOptions): Promise<Batc
     plans.forEach((p, i) => void queue.add(() => work(p, i)));
     await queue.onIdle();
     opts.signal?.removeEventListener('abort', abortAll);
+    await fs.rmdir(path.join(outDir, STAGING_DIR)).catch(() => undefined); // only when empty
     if (opts.signal?.aborted) {
       throw new RestoreError('interrupted', `interrupted: ${processed.size} of ${jobs.length} videos finished; rerun the same command to continue`);
     }
-    await fs.rmdir(path.join(outDir, STAGING_DIR)).catch(() => undefined); // only when empty
     const wallMs = Math.round(performance.now() - t0);
 
     // ---- index rows, history, comparison
