@@ -8,7 +8,7 @@ import type { RgbFrame } from '../media/frame.js';
 import { ensureMediapipeOnnx } from '../models/tflite/mediapipe.js';
 import { loadSession, ort, type DeviceRequest } from '../models/session.js';
 import { applyAffine, invertAffine, warpAffine } from './align.js';
-import { decodeDetections, FULL_RANGE, letterbox, SHORT_RANGE, ssdAnchors, type BlazeFaceSpec } from './blazeface.js';
+import { boxIou, decodeDetections, FULL_RANGE, letterbox, SHORT_RANGE, ssdAnchors, type BlazeFaceSpec, type RawDetection } from './blazeface.js';
 import { fiveFromKeypoints, fiveFromMesh, MESH_INPUT, MESH_POINTS, roiFromDetection, roiMatrix, type Roi } from './mesh.js';
 import type { Face } from './types.js';
 
@@ -28,6 +28,8 @@ export interface AnalyzerTimings {
   detectCalls: number;
   detectMs: number;
   fullRangeCalls: number;
+  /** Frames where tiled detection (small faces in large frames) ran. */
+  tiledCalls: number;
   meshCalls: number;
   meshMs: number;
   /** Detections dropped because the face mesh did not see a face there. */
@@ -43,7 +45,7 @@ interface Detector {
 }
 
 export class FaceAnalyzer {
-  readonly timings: AnalyzerTimings = { detectCalls: 0, detectMs: 0, fullRangeCalls: 0, meshCalls: 0, meshMs: 0, rejected: 0 };
+  readonly timings: AnalyzerTimings = { detectCalls: 0, detectMs: 0, fullRangeCalls: 0, tiledCalls: 0, meshCalls: 0, meshMs: 0, rejected: 0 };
   private fullRange?: Promise<Detector>;
 
   private constructor(
@@ -95,28 +97,69 @@ export class FaceAnalyzer {
     return decodeDetections(d.spec, d.anchors, reg, cls, lb);
   }
 
-  /** BlazeFace detection (short range, full range when that finds nothing). Faces have trackId -1. */
+  /** BlazeFace detection (short range; the fallbacks when that finds nothing). Faces have trackId -1. */
   async detect(frame: RgbFrame): Promise<Face[]> {
+    const near = await this.detectPass(frame, 'short');
+    return near.length || !this.opts.fullRangeFallback ? near : this.detectPass(frame, 'fallback');
+  }
+
+  /**
+   * One detection pass. 'short': the short-range model on the whole frame. 'fallback': the
+   * full-range model, plus the short-range one on tiles for small faces in large frames; both
+   * give false positives on faceless frames, which analyze() drops when the mesh disagrees.
+   */
+  async detectPass(frame: RgbFrame, pass: 'short' | 'fallback'): Promise<Face[]> {
     const t0 = performance.now();
     try {
-      this.timings.detectCalls++;
-      let dets = await this.runDetector(this.short, frame);
-      dets = dets.filter((d) => d.box.width >= this.opts.minFaceSize);
-      if (!dets.length && this.opts.fullRangeFallback) {
+      let dets: RawDetection[];
+      if (pass === 'short') {
+        this.timings.detectCalls++;
+        dets = (await this.runDetector(this.short, frame)).filter((d) => d.box.width >= this.opts.minFaceSize);
+      } else {
         this.fullRange ??= FaceAnalyzer.loadDetector(FULL_RANGE, this.opts.device ?? 'auto', this.opts);
         this.timings.fullRangeCalls++;
-        dets = (await this.runDetector(await this.fullRange, frame)).filter((d) => d.box.width >= this.opts.minFaceSize);
+        const cands = (await this.runDetector(await this.fullRange, frame)).filter((d) => d.box.width >= this.opts.minFaceSize);
+        if (Math.max(frame.width, frame.height) >= 384) cands.push(...(await this.detectTiled(frame)).filter((d) => d.box.width >= this.opts.minFaceSize));
+        cands.sort((x, y) => y.score - x.score);
+        dets = [];
+        for (const d of cands) if (!dets.some((k) => boxIou(k.box, d.box) > 0.3)) dets.push(d);
       }
-      return dets.map((d) => ({
-        trackId: -1,
-        box: { x: d.box.x - 0.5, y: d.box.y - 0.5, width: d.box.width, height: d.box.height },
-        score: d.score,
-        keypoints: d.keypoints.map((p) => ({ x: p.x - 0.5, y: p.y - 0.5 })),
-        five: fiveFromKeypoints(d.keypoints.map((p) => ({ x: p.x - 0.5, y: p.y - 0.5 }))),
-      }));
+      return dets.map((d) => {
+        const kps = d.keypoints.map((p) => ({ x: p.x - 0.5, y: p.y - 0.5 }));
+        return { trackId: -1, box: { x: d.box.x - 0.5, y: d.box.y - 0.5, width: d.box.width, height: d.box.height }, score: d.score, keypoints: kps, five: fiveFromKeypoints(kps) };
+      });
     } finally {
       this.timings.detectMs += performance.now() - t0;
     }
+  }
+
+  /**
+   * Small faces in large frames: the short-range detector on overlapping tiles (2x2, then
+   * 3x3 grids, 30 % overlap; 13 detector runs), detections mapped back and merged (highest score
+   * wins at IoU > 0.3).
+   */
+  private async detectTiled(frame: RgbFrame) {
+    this.timings.tiledCalls++;
+    const all: Awaited<ReturnType<FaceAnalyzer['runDetector']>> = [];
+    for (const n of [2, 3]) {
+      const side = Math.min(Math.max(frame.width, frame.height), Math.ceil((Math.max(frame.width, frame.height) / n) * 1.3));
+      const tw = Math.min(frame.width, side), th = Math.min(frame.height, side);
+      const xs = frame.width <= tw ? [0] : Array.from({ length: n }, (_, i) => Math.round(((frame.width - tw) * i) / (n - 1)));
+      const ys = frame.height <= th ? [0] : Array.from({ length: n }, (_, i) => Math.round(((frame.height - th) * i) / (n - 1)));
+      for (const y0 of ys) {
+        for (const x0 of xs) {
+          const tile: RgbFrame = { width: tw, height: th, data: new Uint8Array(tw * th * 3) };
+          for (let y = 0; y < th; y++) tile.data.set(frame.data.subarray(((y0 + y) * frame.width + x0) * 3, ((y0 + y) * frame.width + x0 + tw) * 3), y * tw * 3);
+          for (const d of await this.runDetector(this.short, tile)) {
+            all.push({ ...d, box: { ...d.box, x: d.box.x + x0, y: d.box.y + y0 }, keypoints: d.keypoints.map((p) => ({ x: p.x + x0, y: p.y + y0 })) });
+          }
+        }
+      }
+    }
+    all.sort((a, b) => b.score - a.score);
+    const kept: typeof all = [];
+    for (const d of all) if (!kept.some((k) => boxIou(k.box, d.box) > 0.3)) kept.push(d);
+    return kept;
   }
 
   /** Run the face mesh on an ROI; returns the mesh (frame pixels) and its confidence. */
@@ -167,7 +210,12 @@ export class FaceAnalyzer {
    * `timings.rejected`.
    */
   async analyze(frame: RgbFrame): Promise<Face[]> {
-    const faces = await this.detect(frame);
+    let out = await this.confirm(frame, await this.detectPass(frame, 'short'));
+    if (!out.length && this.opts.fullRangeFallback) out = await this.confirm(frame, await this.detectPass(frame, 'fallback'));
+    return out;
+  }
+
+  private async confirm(frame: RgbFrame, faces: Face[]): Promise<Face[]> {
     const out: Face[] = [];
     for (const f of faces) {
       const withMesh = await this.landmarks(frame, f);

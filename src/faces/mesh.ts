@@ -11,7 +11,8 @@ export const MESH_POINTS = 468;
 /** Eye contours (subject's right eye appears on the image left in a frontal, unmirrored view). */
 export const RIGHT_EYE = [33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246];
 export const LEFT_EYE = [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466];
-export const NOSE_TIP = 1;
+/** Mesh point 4 (on the tip, above point 1 at the lobule) matched hand-marked nose tips best: 1.6 px vs 5.1 px. */
+export const NOSE_TIP = 4;
 export const MOUTH_RIGHT = 61;
 export const MOUTH_LEFT = 291;
 /** Face outline (silhouette), in order around the face. */
