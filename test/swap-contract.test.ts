@@ -289,3 +289,51 @@ describe('swap model contracts (tiny project-built models)', () => {
     expect(() => readEmap(g.toBytes())).toThrow(/no 512x512 initializer/);
   });
 });
+
+describe('swap stage with a model backend (tiny inswapper)', () => {
+  it('runs the model on every frame face, publishes identity similarity, reports the backend', async () => {
+    const { FaceAnalyzer } = await import('../src/faces/analyzer.js');
+    const { createSwapStage } = await import('../src/stages/swap/index.js');
+    const { silentLogger } = await import('../src/pipeline/log.js');
+    const spec = CASES[3].spec;
+    const file = write('stage_inswapper.onnx', tinySwapper(spec));
+    const analyzer = await FaceAnalyzer.create({ device: 'cpu' });
+    const opts = {
+      input: 'in.mp4', out: 'out.mp4', reportDir: dir, crf: 18, preset: 'medium', device: 'cpu' as const,
+      backends: { swap: 'inswapper' }, concurrency: 1, thumbnails: 0, json: false, quiet: true, progress: false,
+      identity: [path.join(fixturesDir, 'identities', 'grace-hopper.jpg')],
+      files: { model: file, embedder: arcFile }, analyzer,
+    };
+    const stage = await createSwapStage(opts, { device: 'cpu', log: silentLogger });
+    expect(stage.backend).toBe('inswapper_128');
+    const frames = [frame, { ...frame, data: new Uint8Array(frame.data) }];
+    async function* src() {
+      for (let i = 0; i < frames.length; i++) yield { index: i, time: i / 24, frame: frames[i], input: frames[i] };
+    }
+    const out = [];
+    for await (const it of stage.run(src(), {} as any)) out.push(it);
+    expect(out.length).toBe(2);
+    const face = out[0].faces![0];
+    // the tiny model shifts red inside the face: the nose tip pixel got redder, green kept
+    const p = face.five[2];
+    let dr = 0, dg = 0, n = 0;
+    for (let y = Math.round(p.y) - 6; y <= Math.round(p.y) + 6; y++)
+      for (let x = Math.round(p.x) - 6; x <= Math.round(p.x) + 6; x++) {
+        const o = (y * frame.width + x) * 3;
+        if (frame.data[o] > 220) continue; // red would clip
+        dr += out[0].frame.data[o] - frame.data[o];
+        dg += out[0].frame.data[o + 1] - frame.data[o + 1];
+        n++;
+      }
+    expect(n).toBeGreaterThan(30);
+    expect(dr / n).toBeGreaterThan(18);
+    expect(Math.abs(dg / n)).toBeLessThan(1);
+    expect(out[0].values!.idSimBefore).toBeTypeOf('number');
+    expect(out[0].values!.idSimAfter).toBeTypeOf('number');
+    const rep = stage.report();
+    expect(rep).toMatchObject({ name: 'swap', backend: 'inswapper_128', ran: true, frames: 2 });
+    expect((rep.details as any).facesSwapped).toBe(2);
+    expect((rep.details as any).msPerFace).toBeGreaterThan(0);
+    expect((rep.details as any).identity.frames).toBe(2);
+  });
+});

@@ -177,7 +177,7 @@ export async function createSwapStage(
   const measure = opts.measure ?? true;
   const stats = new StageStats();
   const samples: IdentitySample[] = [];
-  let faces = 0, swapMs = 0, framesWithoutFace = 0;
+  let faces = 0, swapMs = 0, framesWithoutFace = 0, facesWithoutMesh = 0;
   const process = async (item: FrameItem): Promise<FrameItem> => {
     const found = item.faces ?? (await analyzer.analyze(item.frame));
     if (!item.faces) item.faces = found;
@@ -189,6 +189,10 @@ export async function createSwapStage(
     const before = measure ? cosine(identity.descriptor, await descriptor.describe(item.frame, main.five)) : NaN;
     let frame = item.frame;
     for (const f of facesToSwap(found)) {
+      if (swapper.backend === 'mesh' && !f.mesh) {
+        facesWithoutMesh++; // the mesh swap needs the 468 landmarks; the face is left as it is
+        continue;
+      }
       const t0 = performance.now();
       frame = await swapper.swapFace(frame, f);
       swapMs += performance.now() - t0;
@@ -226,6 +230,7 @@ export async function createSwapStage(
           identityPhotos: identity.photos.map((p) => p.path),
           facesSwapped: faces,
           framesWithoutFace,
+          facesWithoutMesh,
           msPerFace: faces ? +(swapMs / faces).toFixed(2) : 0,
           ...(measure ? { identity: summarizeIdentity(samples, identity.descriptorLabel) } : {}),
         },
