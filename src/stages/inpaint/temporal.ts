@@ -6,8 +6,8 @@
  * follow it into the neighbour, and copy the colour found there when the neighbour's pixel
  * is known and the forward and backward flows agree. Neighbours are tried nearest first
  * (t±1, then t±2, ...), averaging the two sides at equal distance. What no neighbour saw is
- * filled spatially (harmonic by default, or the `spatial` exemplar method), which then
- * sees the temporally filled pixels as known.
+ * filled with the `spatial` method (or the harmonic fill), which then sees the temporally
+ * filled pixels as known.
  */
 import { createMask, cloneFrame, lumaBt601, type Mask, type RgbFrame } from '../../media/frame.js';
 import { estimateFlow, sampleBilinear, type FlowField } from '../../flow/flow.js';
@@ -27,11 +27,7 @@ export interface TemporalOptions {
   guard?: number;
   /** Flow on a downscaled copy (1 = full size; default: 1 up to 200 px, then ~200 px). */
   flowScale?: number;
-  /**
-   * Fill for what no frame saw (default 'harmonic'). Measured on the 96x96 degraded
-   * fixtures, the membrane fill scores higher than the exemplar fill inside the hole (PSNR
-   * and SSIM): on small faces, copied patches are often the wrong texture.
-   */
+  /** Fill for what no frame saw (default 'spatial', the exemplar fill mixed with the membrane fill). */
   fallback?: 'harmonic' | 'spatial';
   spatial?: SpatialOptions;
 }
@@ -185,6 +181,6 @@ export function temporalFill(target: WindowFrame, window: WindowFrame[], cache: 
   }
   const temporal = holePixels - left;
   if (left === 0) return { frame: out, holePixels, temporal, spatial: 0 };
-  const filled = (opts.fallback ?? 'harmonic') === 'harmonic' ? harmonicFill(out, rest) : spatialFill(out, rest, opts.spatial);
+  const filled = (opts.fallback ?? 'spatial') === 'harmonic' ? harmonicFill(out, rest) : spatialFill(out, rest, opts.spatial);
   return { frame: filled, holePixels, temporal, spatial: left };
 }
