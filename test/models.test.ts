@@ -184,6 +184,17 @@ describe('registry with real ONNX files', () => {
     await expect(openModel('gpen_bfr_256', { device: 'cpu' })).rejects.toMatchObject({ kind: 'model' });
   });
 
+  it('openModel uses the published fp16 variant when asked and installed, else the fp32 file', async () => {
+    const e = getEntry('realesrgan_x4');
+    writeModel(dir, 'real_esrgan_x4.onnx', affineImageModel({ dims: [1, 3, 'h', 'w'], scale: 4, a: [1, 1, 1], b: [0, 0, 0] }));
+    expect((await openModel(e.name, { device: 'cpu', fp16: true })).path).toBe(path.join(dir, 'real_esrgan_x4.onnx'));
+    writeModel(dir, e.fp16!.file, affineImageModel({ dims: [1, 3, 'h', 'w'], scale: 4, a: [1, 1, 1], b: [0, 0, 0] }));
+    expect((await openModel(e.name, { device: 'cpu', fp16: true })).path).toBe(path.join(dir, 'real_esrgan_x4_fp16.onnx'));
+    expect((await openModel(e.name, { device: 'cpu' })).path).toBe(path.join(dir, 'real_esrgan_x4.onnx'));
+    rmSync(path.join(dir, e.fp16!.file));
+    rmSync(path.join(dir, 'real_esrgan_x4.onnx'));
+  });
+
   it('models add: copies a fitting file under the manifest name, refuses a wrong one', async () => {
     const src = writeModel(path.join(dir, 'incoming'), 'my-codeformer.onnx', affineImageModel({ dims: [1, 3, 512, 512], a: [1, 1, 1], b: [0, 0, 0], weightInput: 'weight' }));
     const r = await modelsAdd(src, { as: 'codeformer' });

@@ -21,7 +21,7 @@ let cudaUnavailable: string | undefined;
 
 export interface SessionOptions {
   device?: DeviceRequest;
-  /** intra-op threads; default: ONNX Runtime's choice (all cores). */
+  /** intra-op threads; default: RESTORE_THREADS when set, else ONNX Runtime's choice (all cores). */
   threads?: number;
   log?: (msg: string) => void;
   /** Cache key for in-memory models (default: none, not cached). */
@@ -93,6 +93,10 @@ async function create(src: string | Uint8Array, opts: SessionOptions, label: str
 
 /** Load (or reuse) a session for a model file or in-memory model bytes. */
 export function loadSession(src: string | Uint8Array, opts: SessionOptions = {}): Promise<LoadedSession> {
+  if (opts.threads === undefined && process.env.RESTORE_THREADS) {
+    const t = Number(process.env.RESTORE_THREADS);
+    if (Number.isInteger(t) && t > 0) opts = { ...opts, threads: t };
+  }
   const label = typeof src === 'string' ? src : opts.key ?? 'in-memory model';
   let tag = opts.cacheTag ?? '';
   if (typeof src === 'string' && opts.cacheTag === undefined) {
