@@ -246,7 +246,7 @@ function ensureBuilt(): void {
     if (stale) break;
   }
   if (stale) spawnSync(process.execPath, [path.join(packageRoot, 'node_modules/typescript/bin/tsc'), '-p', packageRoot], { stdio: 'ignore' });
-  statSync(path.join(packageRoot, 'dist/batch/entry.js'));
+  statSync(path.join(packageRoot, 'dist/cli/main.js'));
 }
 
 /** Check that every file under a final (non-hidden) name is whole. */
@@ -274,7 +274,8 @@ describe('kill -9 in the middle of a batch', () => {
     const dir = path.join(work, 'kill-in');
     const o = path.join(work, 'kill-out');
     await makeBatchFixture(dir, { failures: false });
-    const args = [path.join(packageRoot, 'dist/batch/entry.js'), dir, JSON.stringify({ out: o, run: { thumbnails: 2, preset: 'veryfast' } })];
+    // The real command line: `restore batch <dir> --out <o> ...`.
+    const args = [path.join(packageRoot, 'dist/cli/main.js'), 'batch', dir, '--out', o, '--thumbnails', '2', '--preset', 'veryfast', '--json'];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let exited = false;
     child.on('exit', () => (exited = true));
@@ -312,6 +313,7 @@ describe('kill -9 in the middle of a batch', () => {
     const rerun = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 150_000 });
     expect(rerun.status, rerun.stderr).toBe(0);
     const summary = JSON.parse(rerun.stdout);
+    expect(summary.ok).toBe(true);
     expect(summary.done).toBe(4);
     expect(summary.resumed).toBe(doneBefore.length);
     expect(summary.processed).toBe(4 - doneBefore.length);
