@@ -28,6 +28,7 @@ import { createFacesStage } from '../src/stages/faces.js';
 import { createSwapStage } from '../src/stages/swap/index.js';
 import { meshSwap, prepareMeshSource } from '../src/stages/swap/mesh.js';
 import { meshTopology } from '../src/stages/swap/topology.js';
+import { meshSmoother } from '../src/stages/swap/smooth.js';
 import { RestoreError } from '../src/errors.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'swap-mesh-'));
@@ -255,5 +256,45 @@ describe('swap stage answers', () => {
       if (prev === undefined) delete process.env.RESTORE_MODELS_DIR;
       else process.env.RESTORE_MODELS_DIR = prev;
     }
+  });
+});
+
+describe('fallback mesh smoothing (swap stage without a faces stage)', () => {
+  it('follows rigid motion without lag and damps landmark jitter', () => {
+    const base = new Float32Array(468 * 3);
+    const rnd = (i: number) => Math.sin(i * 12.9898) * 43758.5453 - Math.floor(Math.sin(i * 12.9898) * 43758.5453);
+    for (let i = 0; i < 468; i++) {
+      base[i * 3] = 100 + 80 * rnd(i);
+      base[i * 3 + 1] = 100 + 90 * rnd(i + 1000);
+      base[i * 3 + 2] = 10 * rnd(i + 2000);
+    }
+    const sm = meshSmoother(0.5);
+    let lag = 0, jitIn = 0, jitOut = 0;
+    for (let t = 0; t < 30; t++) {
+      const ang = t * 0.02, dx = t * 3, dy = -t * 1.5, sc = 1 + t * 0.01;
+      const clean = new Float32Array(base.length), noisy = new Float32Array(base.length);
+      for (let i = 0; i < 468; i++) {
+        const x = base[i * 3] - 150, y = base[i * 3 + 1] - 150;
+        clean[i * 3] = 150 + sc * (Math.cos(ang) * x - Math.sin(ang) * y) + dx;
+        clean[i * 3 + 1] = 150 + sc * (Math.sin(ang) * x + Math.cos(ang) * y) + dy;
+        clean[i * 3 + 2] = base[i * 3 + 2] * sc;
+        noisy[i * 3] = clean[i * 3] + (rnd(t * 997 + i) - 0.5) * 2;
+        noisy[i * 3 + 1] = clean[i * 3 + 1] + (rnd(t * 991 + i + 5) - 0.5) * 2;
+        noisy[i * 3 + 2] = clean[i * 3 + 2];
+      }
+      const out = sm.next(noisy);
+      if (t < 5) continue;
+      let mIn = 0, mOut = 0, cx = 0;
+      for (let i = 0; i < 468; i++) {
+        mIn += Math.hypot(noisy[i * 3] - clean[i * 3], noisy[i * 3 + 1] - clean[i * 3 + 1]);
+        mOut += Math.hypot(out[i * 3] - clean[i * 3], out[i * 3 + 1] - clean[i * 3 + 1]);
+        cx += out[i * 3] - clean[i * 3];
+      }
+      jitIn += mIn / 468;
+      jitOut += mOut / 468;
+      lag += Math.abs(cx / 468);
+    }
+    expect(lag / 25).toBeLessThan(0.2); // no systematic lag behind the motion (3 px/frame)
+    expect(jitOut).toBeLessThan(jitIn * 0.8);
   });
 });

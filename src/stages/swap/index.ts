@@ -25,6 +25,7 @@ import { skippedStage, StageStats, mapOrdered } from '../../pipeline/stage.js';
 import type { FrameItem, RestoreOptions, RunContext, Stage } from '../../pipeline/types.js';
 import { meshSwap, prepareMeshSource, type MeshSource, type MeshSwapState } from './mesh.js';
 import { openSwapModel, SWAP_MODELS, type SwapModel, type SwapModelFiles } from './models.js';
+import { meshSmoother, smoothLargest } from './smooth.js';
 
 export type SwapBackendName = 'auto' | 'inswapper' | 'simswap' | 'ghost' | 'mesh' | 'none';
 const BACKENDS: SwapBackendName[] = ['auto', 'inswapper', 'simswap', 'ghost', 'mesh', 'none'];
@@ -178,9 +179,15 @@ export async function createSwapStage(
   const stats = new StageStats();
   const samples: IdentitySample[] = [];
   let faces = 0, swapMs = 0, framesWithoutFace = 0, facesWithoutMesh = 0;
+  // without a faces stage before this one, faces are found here and the main face's mesh is smoothed
+  const smoother = meshSmoother(0.5);
+  let selfDetected = 0;
   const process = async (item: FrameItem): Promise<FrameItem> => {
-    const found = item.faces ?? (await analyzer.analyze(item.frame));
-    if (!item.faces) item.faces = found;
+    if (!item.faces) {
+      item.faces = smoothLargest(await analyzer.analyze(item.frame), smoother);
+      selfDetected++;
+    }
+    const found = item.faces;
     if (!found.length) {
       framesWithoutFace++;
       return item;
@@ -231,6 +238,7 @@ export async function createSwapStage(
           facesSwapped: faces,
           framesWithoutFace,
           facesWithoutMesh,
+          framesDetectedHere: selfDetected,
           msPerFace: faces ? +(swapMs / faces).toFixed(2) : 0,
           ...(measure ? { identity: summarizeIdentity(samples, identity.descriptorLabel) } : {}),
         },
