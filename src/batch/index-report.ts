@@ -146,7 +146,9 @@ const COLUMNS: Column[] = [
     title: c.title,
     cell: (r) => {
       const v = r.metrics?.[c.key];
-      return { html: fmt(v, c.digits) + fmtDelta(r.compare.delta[c.key], c.digits, c.higher), sort: v };
+      const why = v === undefined && (c.key === 'psnr' || c.key === 'ssim') ? r.metrics?.metricsSkipped : undefined;
+      const shown = why ? `<span class="muted" title="${escapeHtml(`not scored: ${why}`)}">–</span>` : fmt(v, c.digits);
+      return { html: shown + fmtDelta(r.compare.delta[c.key], c.digits, c.higher), sort: v };
     },
   })),
   {
