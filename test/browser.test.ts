@@ -27,6 +27,7 @@ let ix: BatchIndex;
 let browser: BrowserSession;
 
 beforeAll(async () => {
+  browser = await launchBrowser(); // first: without Chromium, fail at once with the message saying how to get it
   work = await fs.mkdtemp(path.join(os.tmpdir(), 'restore-browser-'));
   out = path.join(work, 'out');
   junit = path.join(work, 'junit.xml');
@@ -37,7 +38,6 @@ beforeAll(async () => {
   await runBatch(input, { out, run: { ...RUN, crf: 45 }, concurrency: 2, junit });
   ix = JSON.parse(await fs.readFile(path.join(out, 'index.json'), 'utf8'));
   await fs.mkdir(SHOTS, { recursive: true });
-  browser = await launchBrowser();
 });
 
 afterAll(async () => {
