@@ -169,19 +169,25 @@ function superSamples(scale: number): number {
   return scale > 1.5 ? Math.min(8, Math.ceil(scale)) : 1;
 }
 
-/** Samples `src` at the footprint of a destination pixel; `inv` maps dst → src. */
+/**
+ * Samples `src` at the footprint of a destination pixel; `inv` maps dst → src. One bicubic
+ * tap when the footprint is small; n x n bicubic taps spread over it when shrinking by more
+ * than 1.5x (an area filter). Bilinear taps were tried: 2x faster, but the paste-back round
+ * trip error rose from 0.87 to 1.15 grey levels.
+ */
 function makeAreaSampler(src: RgbFrame, inv: Affine) {
-  const sample = makeSampler(src);
   const footprint = Math.max(Math.hypot(inv[0], inv[3]), Math.hypot(inv[1], inv[4]));
   const n = superSamples(footprint);
+  if (n === 1) {
+    const sample = makeSampler(src);
+    return (x: number, y: number, out: Float64Array) => sample(inv[0] * x + inv[1] * y + inv[2], inv[3] * x + inv[4] * y + inv[5], out);
+  }
+  const sample = makeSampler(src);
   const tmp = new Float64Array(3);
   const offs: number[] = [];
   for (let i = 0; i < n; i++) offs.push((i + 0.5) / n - 0.5);
+  const k = 1 / (n * n);
   return (x: number, y: number, out: Float64Array) => {
-    if (n === 1) {
-      sample(inv[0] * x + inv[1] * y + inv[2], inv[3] * x + inv[4] * y + inv[5], out);
-      return;
-    }
     let r = 0, g = 0, b = 0;
     for (const oy of offs) {
       for (const ox of offs) {
@@ -190,7 +196,6 @@ function makeAreaSampler(src: RgbFrame, inv: Affine) {
         r += tmp[0]; g += tmp[1]; b += tmp[2];
       }
     }
-    const k = 1 / (n * n);
     out[0] = r * k; out[1] = g * k; out[2] = b * k;
   };
 }
@@ -205,16 +210,56 @@ const clamp8 = (v: number) => (v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v));
 export function warpAffine(src: RgbFrame, m: Affine, width: number, height: number, filter: 'bicubic' | 'bilinear' = 'bicubic'): RgbFrame {
   const inv = invertAffine(m);
   if (filter === 'bilinear') return warpBilinear(src, inv, width, height);
-  const sample = makeAreaSampler(src, inv);
+  const footprint = Math.max(Math.hypot(inv[0], inv[3]), Math.hypot(inv[1], inv[4]));
+  if (superSamples(footprint) > 1) {
+    const sample = makeAreaSampler(src, inv);
+    const data = new Uint8Array(width * height * 3);
+    const px = new Float64Array(3);
+    let o = 0;
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        sample(x, y, px);
+        data[o++] = clamp8(px[0]);
+        data[o++] = clamp8(px[1]);
+        data[o++] = clamp8(px[2]);
+      }
+    }
+    return { width, height, data };
+  }
+  return warpBicubicFast(src, inv, width, height);
+}
+
+/** Bicubic warp, one tap per pixel, loops inlined (the common case: enlarging or mild shrinking). */
+function warpBicubicFast(src: RgbFrame, inv: Affine, width: number, height: number): RgbFrame {
+  const { width: W, height: H, data: s } = src;
   const data = new Uint8Array(width * height * 3);
-  const px = new Float64Array(3);
+  const wx = new Float64Array(4), wy = new Float64Array(4);
+  const xs = new Int32Array(4), ys = new Int32Array(4);
   let o = 0;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      sample(x, y, px);
-      data[o++] = clamp8(px[0]);
-      data[o++] = clamp8(px[1]);
-      data[o++] = clamp8(px[2]);
+      const sx = inv[0] * x + inv[1] * y + inv[2];
+      const sy = inv[3] * x + inv[4] * y + inv[5];
+      const ix = Math.floor(sx), iy = Math.floor(sy);
+      cubicWeights(sx - ix, wx);
+      cubicWeights(sy - iy, wy);
+      for (let k = 0; k < 4; k++) {
+        const xx = ix - 1 + k, yy = iy - 1 + k;
+        xs[k] = (xx < 0 ? 0 : xx >= W ? W - 1 : xx) * 3;
+        ys[k] = (yy < 0 ? 0 : yy >= H ? H - 1 : yy) * W * 3;
+      }
+      let r = 0, g = 0, b = 0;
+      for (let j = 0; j < 4; j++) {
+        const row = ys[j], wj = wy[j];
+        const o0 = row + xs[0], o1 = row + xs[1], o2 = row + xs[2], o3 = row + xs[3];
+        const w0 = wx[0] * wj, w1 = wx[1] * wj, w2 = wx[2] * wj, w3 = wx[3] * wj;
+        r += s[o0] * w0 + s[o1] * w1 + s[o2] * w2 + s[o3] * w3;
+        g += s[o0 + 1] * w0 + s[o1 + 1] * w1 + s[o2 + 1] * w2 + s[o3 + 1] * w3;
+        b += s[o0 + 2] * w0 + s[o1 + 2] * w1 + s[o2 + 2] * w2 + s[o3 + 2] * w3;
+      }
+      data[o++] = clamp8(r);
+      data[o++] = clamp8(g);
+      data[o++] = clamp8(b);
     }
   }
   return { width, height, data };

@@ -2,7 +2,7 @@
  * Face-mesh (MediaPipe face_landmark, 468 points) helpers: the rotated square ROI from a
  * detection, landmark index sets, and the 5 alignment points derived from the mesh.
  */
-import type { Affine } from './align.js';
+import { applyAffine, type Affine } from './align.js';
 import type { Box, Point } from './types.js';
 
 export const MESH_INPUT = 192;
@@ -88,4 +88,26 @@ export function roiMatrix(roi: Roi, size: number): Affine {
   // crop = R(-angle) * k * (p - centre) + (size-1)/2 ... using continuous centre size/2 - 0.5
   const h = size / 2 - 0.5;
   return [c, -s, h - (c * roi.cx - s * roi.cy), s, c, h - (s * roi.cx + c * roi.cy)];
+}
+
+/**
+ * The face outline (FACE_OVAL mesh points) mapped by `m` (e.g. the frame → crop matrix of
+ * alignFace), for pasteBack's 'hull' mask. The forehead points are pushed out by `forehead`
+ * (fraction of the outline height) since the mesh stops at the hairline.
+ */
+export function faceOutline(mesh: Float32Array, m?: Affine, forehead = 0): Point[] {
+  const pts = FACE_OVAL.map((i) => ({ x: mesh[i * 3], y: mesh[i * 3 + 1] }));
+  if (forehead > 0) {
+    const cx = pts.reduce((a, p) => a + p.x, 0) / pts.length, cy = pts.reduce((a, p) => a + p.y, 0) / pts.length;
+    const top = fiveFromMesh(mesh);
+    // "up" = from the mouth centre towards the eye centre
+    const ux = (top[0].x + top[1].x) / 2 - (top[3].x + top[4].x) / 2, uy = (top[0].y + top[1].y) / 2 - (top[3].y + top[4].y) / 2;
+    const ul = Math.hypot(ux, uy) || 1;
+    const h = Math.max(...pts.map((p) => Math.hypot(p.x - cx, p.y - cy))) * 2;
+    for (const p of pts) {
+      const along = ((p.x - cx) * ux + (p.y - cy) * uy) / ul;
+      if (along > 0) { p.x += (ux / ul) * forehead * h * (along / (h / 2)); p.y += (uy / ul) * forehead * h * (along / (h / 2)); }
+    }
+  }
+  return m ? pts.map((p) => applyAffine(m, p)) : pts;
 }

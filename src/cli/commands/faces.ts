@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import sharp from 'sharp';
-import { inputError, usageError } from '../../errors.js';
+import { inputError, RestoreError, usageError } from '../../errors.js';
 import { FaceAnalyzer } from '../../faces/analyzer.js';
 import { drawFaces } from '../../faces/draw.js';
 import { FaceTracker, type TrackSummary } from '../../faces/track.js';
@@ -17,7 +17,7 @@ import { ensureWritableDir, VideoEncoder } from '../../media/encode.js';
 import { cloneFrame, type RgbFrame } from '../../media/frame.js';
 import { probeVideo } from '../../media/probe.js';
 import { createLogger } from '../../pipeline/log.js';
-import { parseNumber, printJson, runAction } from '../util.js';
+import { parseNumber, printJson, runAction, signalController } from '../util.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff', '.gif', '.avif']);
 
@@ -30,6 +30,7 @@ export interface FacesCommandOptions {
   maxFrames?: number;
   mesh?: boolean;
   quiet?: boolean;
+  signal?: AbortSignal;
 }
 
 export interface FacesFrameResult {
@@ -117,7 +118,8 @@ export async function analyzeFaces(input: string, o: FacesCommandOptions = {}): 
       if (enc) await enc.write(drawFaces(f, faces));
     };
     try {
-      for await (const f of decodeFrames(info, { maxFrames: o.maxFrames })) {
+      for await (const f of decodeFrames(info, { maxFrames: o.maxFrames, signal: o.signal })) {
+        if (o.signal?.aborted) throw new RestoreError('interrupted', 'interrupted: no overlay written');
         held.set(f.index, f);
         const found = await analyzer.analyze(f);
         for (const r of tracker.push(f.index, found)) await emit(r.index, r.faces);
@@ -169,7 +171,8 @@ export function registerFacesCommand(program: Command): Command {
     .option('-q, --quiet', 'no log lines')
     .action((input: string, o: Record<string, any>) =>
       runAction(!!o.json, async () => {
-        const r = await analyzeFaces(input, { json: o.json, overlay: o.overlay, device: o.device, smoothing: o.smoothing, minFace: o.minFace, maxFrames: o.maxFrames, quiet: o.quiet });
+        const signal = signalController().signal;
+        const r = await analyzeFaces(input, { json: o.json, overlay: o.overlay, device: o.device, smoothing: o.smoothing, minFace: o.minFace, maxFrames: o.maxFrames, quiet: o.quiet, signal });
         if (o.json) {
           printJson(facesResultJson(r, o.mesh !== false));
           return;

@@ -1,0 +1,76 @@
+/**
+ * Face timings for `npm run bench`: detection per frame and face mesh per face on a fixture
+ * clip, split into the model call and the JS pre/post-processing, plus the tracker.
+ */
+import path from 'node:path';
+import { decodeFrames } from '../media/decode.js';
+import type { RgbFrame } from '../media/frame.js';
+import { probeVideo } from '../media/probe.js';
+import { fixturesDir } from '../models/paths.js';
+import type { DeviceRequest } from '../models/session.js';
+import { alignFace, pasteBack } from './align.js';
+import { FaceAnalyzer } from './analyzer.js';
+import { FaceTracker } from './track.js';
+import type { Face } from './types.js';
+
+export interface FacesBench {
+  clip: string;
+  frames: number;
+  provider: string;
+  /** analyzer.detect: letterbox + model + decode, ms per frame. */
+  detectMsPerFrame: number;
+  /** analyzer.meshAt: rotated crop + model + un-projection, ms per face. */
+  meshMsPerFace: number;
+  /** analyze (detect + mesh of every face), ms per frame. */
+  analyzeMsPerFrame: number;
+  /** tracker (matching, gap filling, smoothing of 468 points), ms per frame. */
+  trackMsPerFrame: number;
+  /** alignFace to ffhq_512 at 512 + pasteBack, ms per face. */
+  alignPasteMsPerFace: number;
+}
+
+export async function benchFaces(opts: { device?: DeviceRequest; clip?: string; frames?: number; threads?: number } = {}): Promise<FacesBench> {
+  const clip = opts.clip ?? path.join(fixturesDir, 'videos', 'astronaut-pan.mp4');
+  const info = await probeVideo(clip);
+  const frames: RgbFrame[] = [];
+  for await (const f of decodeFrames(info, { maxFrames: opts.frames ?? 48 })) frames.push(f);
+  const analyzer = await FaceAnalyzer.create({ device: opts.device ?? 'auto', threads: opts.threads });
+  await analyzer.analyze(frames[0]); // warm-up (session init, first-run allocations)
+  const detect0 = { ...analyzer.timings };
+  let t = performance.now();
+  for (const f of frames) await analyzer.detect(f);
+  const detectMs = (performance.now() - t) / frames.length;
+  const all: Face[][] = [];
+  t = performance.now();
+  for (const f of frames) all.push(await analyzer.analyze(f));
+  const analyzeMs = (performance.now() - t) / frames.length;
+  const meshCalls = analyzer.timings.meshCalls - detect0.meshCalls;
+  const meshMs = (analyzer.timings.meshMs - detect0.meshMs) / Math.max(1, meshCalls);
+  const tracker = new FaceTracker({ smoothing: 1.5 });
+  t = performance.now();
+  all.forEach((faces, i) => tracker.push(i, faces));
+  tracker.flush();
+  const trackMs = (performance.now() - t) / frames.length;
+  let n = 0;
+  t = performance.now();
+  for (const [i, faces] of all.entries()) {
+    if (i % 8) continue;
+    for (const face of faces) {
+      const { crop, matrix } = alignFace(frames[i], face.five, 'ffhq_512', 512);
+      pasteBack(frames[i], crop, matrix);
+      n++;
+    }
+  }
+  const alignMs = (performance.now() - t) / Math.max(1, n);
+  const r2 = (v: number) => Math.round(v * 100) / 100;
+  return {
+    clip: path.basename(clip),
+    frames: frames.length,
+    provider: analyzer.provider,
+    detectMsPerFrame: r2(detectMs),
+    meshMsPerFace: r2(meshMs),
+    analyzeMsPerFrame: r2(analyzeMs),
+    trackMsPerFrame: r2(trackMs),
+    alignPasteMsPerFace: r2(alignMs),
+  };
+}
