@@ -11,7 +11,10 @@ import { decodeFrames } from '../src/media/decode.js';
 import type { RgbFrame } from '../src/media/frame.js';
 import { probeVideo } from '../src/media/probe.js';
 import { fixturesDir } from '../src/models/paths.js';
-import { analyzeFaces } from '../src/cli/commands/faces.js';
+import { analyzeFaces, facesResultJson } from '../src/cli/commands/faces.js';
+import { alignFace, pasteBack } from '../src/faces/align.js';
+import { faceOutline } from '../src/faces/mesh.js';
+import { benchFaces } from '../src/faces/bench.js';
 import { createFacesStage } from '../src/stages/faces.js';
 import type { FrameItem, RestoreOptions, RunContext } from '../src/pipeline/types.js';
 import { silentLogger } from '../src/pipeline/log.js';
@@ -226,4 +229,60 @@ describe('faces stage and `restore faces`', () => {
     writeFileSync(path.join(tmp, 'bad.png'), 'not an image');
     await expect(analyzeFaces(path.join(tmp, 'bad.png'), { quiet: true })).rejects.toThrow(/bad\.png: cannot read it as an image/);
   }, 30_000);
+});
+
+describe('paste-back with the mesh outline (hull mask)', () => {
+  it('changes the face inside its outline, leaves the rest bit-identical, and has no seam', async () => {
+    const frame = await loadPng(portraitPath);
+    const [face] = await analyzer.analyze(frame);
+    const { crop, matrix } = alignFace(frame, face.five, 'arcface_128', 256);
+    const bright = { ...crop, data: crop.data.map((v) => Math.min(255, v + 40)) };
+    const hull = faceOutline(face.mesh!, matrix, 0.1);
+    const out = pasteBack(frame, bright, matrix, { mask: 'hull', hull });
+    const diff = new Float32Array(frame.width * frame.height);
+    for (let i = 0; i < diff.length; i++) diff[i] = out.data[i * 3 + 1] - frame.data[i * 3 + 1];
+    const at = (p: { x: number; y: number }) => diff[Math.round(p.y) * frame.width + Math.round(p.x)];
+    expect(at(face.five[2])).toBeGreaterThan(35); // nose: fully replaced
+    expect(at({ x: 100, y: 100 })).toBe(0); // background
+    expect(at({ x: 224, y: 300 })).toBe(0); // suit below the chin
+    let changed = 0;
+    for (const v of diff) if (v !== 0) changed++;
+    // no seam: on flat images (frame 50, crop 250) the change ramps up over several pixels
+    const flatFrame = { ...frame, data: new Uint8Array(frame.data.length).fill(50) };
+    const flatCrop = { ...crop, data: new Uint8Array(crop.data.length).fill(250) };
+    const flat = pasteBack(flatFrame, flatCrop, matrix, { mask: 'hull', hull });
+    let maxStep = 0;
+    for (let y = 1; y < frame.height; y++) for (let x = 1; x < frame.width; x++) {
+      const i = (y * frame.width + x) * 3;
+      maxStep = Math.max(maxStep, Math.abs(flat.data[i] - flat.data[i - 3]), Math.abs(flat.data[i] - flat.data[i - frame.width * 3]));
+    }
+    const boxFlat = pasteBack(flatFrame, flatCrop, matrix);
+    let maxStepBox = 0;
+    for (let y = 1; y < frame.height; y++) for (let x = 1; x < frame.width; x++) {
+      const i = (y * frame.width + x) * 3;
+      maxStepBox = Math.max(maxStepBox, Math.abs(boxFlat.data[i] - boxFlat.data[i - 3]), Math.abs(boxFlat.data[i] - boxFlat.data[i - frame.width * 3]));
+    }
+    console.log(`hull paste-back: ${changed} px changed; largest step between neighbours for a 200-level change: hull ${maxStep}, box ${maxStepBox}`);
+    expect(maxStep).toBeLessThanOrEqual(50); // a hard paste would step by 200
+    expect(maxStepBox).toBeLessThanOrEqual(50);
+  });
+});
+
+describe('output formats and bench', () => {
+  it('JSON has per-frame faces with box, five points and mesh', async () => {
+    const r = await analyzeFaces(portraitPath, { device: 'cpu', quiet: true });
+    const j = facesResultJson(r) as any;
+    expect(j.ok).toBe(true);
+    expect(j.frames[0].faces[0].mesh.length).toBe(1404);
+    expect(j.frames[0].faces[0].five.length).toBe(5);
+    expect(j.frames[0].faces[0].trackId).toBe(0);
+    expect(Object.keys(j.frames[0].faces[0].box)).toEqual(['x', 'y', 'width', 'height']);
+    expect((facesResultJson(r, false) as any).frames[0].faces[0].mesh).toBeUndefined();
+  });
+  it('benchFaces measures detection, mesh, tracking, align+paste', async () => {
+    const b = await benchFaces({ device: 'cpu', frames: 6 });
+    console.log(`benchFaces (6 frames, shared 2-core machine): ${JSON.stringify(b)}`);
+    for (const k of ['detectMsPerFrame', 'meshMsPerFace', 'analyzeMsPerFrame', 'trackMsPerFrame', 'alignPasteMsPerFace'] as const) expect(b[k]).toBeGreaterThan(0);
+    expect(b.analyzeMsPerFrame).toBeGreaterThan(b.detectMsPerFrame);
+  }, 60_000);
 });
