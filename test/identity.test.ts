@@ -209,7 +209,7 @@ beforeAll(async () => {
   hopper = await readImage(HOPPER);
 });
 
-async function frameFrom(img: sharp.Sharp): Promise<RgbFrame> {
+async function frameFrom(img: ReturnType<typeof sharp>): Promise<RgbFrame> {
   const { data, info } = await img.removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, data: new Uint8Array(data) };
 }

@@ -146,7 +146,7 @@ describe('identity round trip on astronaut-pan.mp4 (mesh backend)', () => {
 
     // contact sheet: clean / changed / swapped back, every 6th frame
     const picks = [0, 6, 12, 18, 23];
-    const W = 384, tiles: sharp.OverlayOptions[] = [];
+    const W = 384, tiles: { input: Buffer; left: number; top: number }[] = [];
     for (const [row, set] of [clean, changedFrames, out.map((o) => o.frame)].entries())
       for (const [col, i] of picks.entries()) tiles.push({ input: await png(set[i]), left: col * W, top: row * W });
     const sheet = path.join(dir, 'swap-mesh-contact-sheet.png');
