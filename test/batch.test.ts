@@ -269,13 +269,18 @@ async function assertNoTornFile(dir: string): Promise<number> {
 }
 
 describe('kill -9 in the middle of a batch', () => {
-  it('a rerun finishes without redoing finished videos and leaves no half-written file under a final name', async () => {
+  let dir: string;
+  // The real command line: `restore batch <dir> --out <o> ...`.
+  const cli = (o: string) => [path.join(packageRoot, 'dist/cli/main.js'), 'batch', dir, '--out', o, '--max-frames', '16', '--thumbnails', '2', '--preset', 'veryfast', '--json'];
+  beforeAll(async () => {
     ensureBuilt();
-    const dir = path.join(work, 'kill-in');
-    const o = path.join(work, 'kill-out');
+    dir = path.join(work, 'kill-in');
     await makeBatchFixture(dir, { failures: false });
-    // The real command line: `restore batch <dir> --out <o> ...`.
-    const args = [path.join(packageRoot, 'dist/cli/main.js'), 'batch', dir, '--out', o, '--max-frames', '16', '--thumbnails', '2', '--preset', 'veryfast', '--json'];
+  });
+
+  it('a rerun finishes without redoing finished videos and leaves no half-written file under a final name', async () => {
+    const o = path.join(work, 'kill-out');
+    const args = cli(o);
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let exited = false;
     child.on('exit', () => (exited = true));
@@ -326,7 +331,34 @@ describe('kill -9 in the middle of a batch', () => {
     expect(walk(o).filter((f) => f.includes('.partial') || f.includes('.trash-') || f.endsWith('.lock'))).toEqual([]);
     expect(await assertNoTornFile(o)).toBe(4 /*mp4*/ + 4 * 3 /*report json,csv,html*/ + 4 * 6 /*thumbs: 2 frames x input, output, reference*/ + 4 /*manifest,index x2,history*/);
   });
+
+  it('killed again and again at different moments (startup, mid-video, finishing), it converges and never shows a torn file', async () => {
+    const o = path.join(work, 'kill-again-out');
+    const args = cli(o);
+    let kills = 0;
+    for (const delay of [250, 700, 1200, 1800, 2600, 3500]) {
+      const child = spawn(process.execPath, args, { stdio: 'ignore' });
+      const exited = new Promise((r) => child.on('exit', r));
+      const finished = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), delay))]);
+      if (finished) break;
+      child.kill('SIGKILL');
+      await exited;
+      kills++;
+      if (await fs.stat(o).catch(() => undefined)) await assertNoTornFile(o);
+    }
+    expect(kills).toBeGreaterThanOrEqual(3);
+    const last = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 150_000 });
+    expect(last.status, last.stderr).toBe(0);
+    const summary = JSON.parse(last.stdout);
+    expect(summary.done).toBe(4);
+    const m = await manifestOf(o);
+    const attempts = Object.values(m.videos).reduce((a, v) => a + v.attempts, 0);
+    expect(attempts).toBeLessThanOrEqual(4 + kills); // each kill costs at most the video it interrupted
+    expect(walk(o).filter((f) => f.includes('.partial') || f.includes('.trash-') || f.endsWith('.lock'))).toEqual([]);
+    expect(await assertNoTornFile(o)).toBe(4 + 4 * 3 + 4 * 6 + 4);
+  });
 });
+
 
 describe('options and interruption', () => {
   it('--config values apply, command-line values win, relative paths resolve against the config file', async () => {
