@@ -10,24 +10,28 @@
  *    outside it moves over the window (so a plain wall in a still shot, or flat content
  *    that moves, is not flagged: moving flat content shrinks to a core whose surroundings
  *    still have its own colour);
- * 3. kept regions grow back by up to 2 px over pixels close to their colour (the edge
- *    pixels that the flatness test dropped and that codecs blend).
+ * 3. kept regions grow back by 1 px, and by a 2nd px over static pixels close to their colour
+ *    (the edge pixels that the flatness test dropped and that codecs blend).
  */
 import { createMask, type Mask, type RgbFrame } from '../../media/frame.js';
 
 export interface AutoMaskOptions {
-  /** Max colour change over the window for a static pixel (default 10). */
+  /** Max colour change over the window for a static pixel (default 12). */
   staticTol?: number;
-  /** Max 3x3 colour range for a flat pixel (default 12). */
+  /** Max 3x3 luma range for a flat pixel (default 12; chroma may vary 2.5 times as much). */
   flatTol?: number;
-  /** Smallest region, pixels (default 6). */
+  /** Smallest region core, pixels (default 16). */
   minArea?: number;
-  /** Max per-channel standard deviation inside a region (default 8). */
+  /** Max luma standard deviation inside a region (default 8; chroma twice that). */
   uniformTol?: number;
   /** Min median colour difference just outside a region (default 30). */
   edgeMin?: number;
-  /** Min mean temporal change of the content around a region (default 6). */
+  /** Min mean temporal change over the frame: below it the shot is still and nothing is flagged (default 4). */
   motionMin?: number;
+  /** Max share of the pixels just outside a region that take its colour in any frame of the window (default 0.35). */
+  persistMax?: number;
+  /** Receives one line per candidate region with the test that rejected it (tuning aid). */
+  debug?: (line: string) => void;
 }
 
 /** Detect the painted mask of `frames[t]` from the window `frames` (at least 2 frames). */
@@ -35,12 +39,13 @@ export function detectPaintedMask(frames: RgbFrame[], t: number, opts: AutoMaskO
   const f = frames[t];
   const { width: w, height: h } = f;
   const n = w * h;
-  const staticTol = opts.staticTol ?? 10;
+  const staticTol = opts.staticTol ?? 12;
   const flatTol = opts.flatTol ?? 12;
-  const minArea = opts.minArea ?? 6;
+  const minArea = opts.minArea ?? 16;
   const uniformTol = opts.uniformTol ?? 8;
   const edgeMin = opts.edgeMin ?? 30;
-  const motionMin = opts.motionMin ?? 6;
+  const motionMin = opts.motionMin ?? 4;
+  const persistMax = opts.persistMax ?? 0.35;
   const out = createMask(w, h);
   if (frames.length < 2) return out;
   const d = f.data;
@@ -54,23 +59,34 @@ export function detectPaintedMask(frames: RgbFrame[], t: number, opts: AutoMaskO
       if (c > change[i]) change[i] = c;
     }
   }
+  // A still shot: nothing tells an overlay from the scene.
+  let meanChange = 0;
+  for (let i = 0; i < n; i++) meanChange += change[i];
+  if (meanChange / n < motionMin) return out;
+  // Flatness in YCbCr: codecs subsample chroma, so a flat saturated paint varies more in
+  // chroma (and in RGB) than in luma.
+  const Y = new Float32Array(n), Cb = new Float32Array(n), Cr = new Float32Array(n);
+  for (let i = 0, j = 0; i < n; i++, j += 3) {
+    Y[i] = 0.299 * d[j] + 0.587 * d[j + 1] + 0.114 * d[j + 2];
+    Cb[i] = 0.564 * (d[j + 2] - Y[i]);
+    Cr[i] = 0.713 * (d[j] - Y[i]);
+  }
+  const range3 = (p: Float32Array, i: number) => {
+    let lo = Infinity, hi = -Infinity;
+    for (let dy = -1; dy <= 1; dy++)
+      for (let dx = -1; dx <= 1; dx++) {
+        const v = p[i + dy * w + dx];
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+    return hi - lo;
+  };
   const cand = new Uint8Array(n);
   for (let y = 1; y < h - 1; y++)
     for (let x = 1; x < w - 1; x++) {
       const i = y * w + x;
       if (change[i] > staticTol) continue;
-      let flat = true;
-      for (let c = 0; c < 3 && flat; c++) {
-        let lo = 255, hi = 0;
-        for (let dy = -1; dy <= 1; dy++)
-          for (let dx = -1; dx <= 1; dx++) {
-            const v = d[3 * (i + dy * w + dx) + c];
-            if (v < lo) lo = v;
-            if (v > hi) hi = v;
-          }
-        if (hi - lo > flatTol) flat = false;
-      }
-      if (flat) cand[i] = 1;
+      if (range3(Y, i) <= flatTol && range3(Cb, i) <= 2.5 * flatTol && range3(Cr, i) <= 2.5 * flatTol) cand[i] = 1;
     }
   const label = new Int32Array(n).fill(-1);
   const stack: number[] = [];
@@ -91,14 +107,18 @@ export function detectPaintedMask(frames: RgbFrame[], t: number, opts: AutoMaskO
     const id = comp++;
     if (pix.length < minArea) continue;
     // Colour statistics.
-    const mean = [0, 0, 0], sq = [0, 0, 0];
-    for (const i of pix) for (let c = 0; c < 3; c++) { mean[c] += d[3 * i + c]; sq[c] += d[3 * i + c] ** 2; }
-    let uniform = true;
-    for (let c = 0; c < 3; c++) {
-      mean[c] /= pix.length;
-      if (Math.sqrt(Math.max(0, sq[c] / pix.length - mean[c] ** 2)) > uniformTol) uniform = false;
-    }
-    if (!uniform) continue;
+    const mean = [0, 0, 0];
+    for (const i of pix) for (let c = 0; c < 3; c++) mean[c] += d[3 * i + c];
+    for (let c = 0; c < 3; c++) mean[c] /= pix.length;
+    const sd = [Y, Cb, Cr].map((p) => {
+      let s1 = 0, s2 = 0;
+      for (const i of pix) { s1 += p[i]; s2 += p[i] * p[i]; }
+      return Math.sqrt(Math.max(0, s2 / pix.length - (s1 / pix.length) ** 2));
+    });
+    const uniform = sd[0] <= uniformTol && sd[1] <= 2 * uniformTol && sd[2] <= 2 * uniformTol;
+    const dbg = opts.debug;
+    const at = `region ${pix.length}px at ${pix[0] % w},${(pix[0] / w) | 0} colour ${mean.map((v) => Math.round(v)).join('/')}`;
+    if (!uniform) { dbg?.(`${at}: not uniform`); continue; }
     // Rings by BFS (8-neighbour steps) up to distance 5 outside the region.
     const rings: number[][] = [pix];
     const stamp = id + 1;
@@ -121,15 +141,27 @@ export function detectPaintedMask(frames: RgbFrame[], t: number, opts: AutoMaskO
     }
     const colourDiff = (i: number) => Math.max(Math.abs(d[3 * i] - mean[0]), Math.abs(d[3 * i + 1] - mean[1]), Math.abs(d[3 * i + 2] - mean[2]));
     const edge = [...rings[2], ...rings[3]].map(colourDiff).sort((a, b) => a - b);
-    if (!edge.length || edge[edge.length >> 1] < edgeMin) continue;
-    const around = [...rings[3], ...rings[4], ...rings[5]];
-    let mv = 0;
-    for (const i of around) mv += change[i];
-    if (!around.length || mv / around.length < motionMin) continue;
+    if (!edge.length || edge[edge.length >> 1] < edgeMin) { dbg?.(`${at}: weak edge ${edge[edge.length >> 1]}`); continue; }
+    // The edge must hold in every frame of the window: moving flat content covers its own
+    // surroundings in some frames, a painted overlay never does.
+    const near = [...rings[2], ...rings[3]];
+    let worst = 0;
+    for (let s = 0; s < frames.length && worst <= persistMax; s++) {
+      const e = frames[s].data;
+      let similar = 0;
+      for (const i of near) {
+        const cd = Math.max(Math.abs(e[3 * i] - mean[0]), Math.abs(e[3 * i + 1] - mean[1]), Math.abs(e[3 * i + 2] - mean[2]));
+        if (cd < edgeMin / 2) similar++;
+      }
+      worst = Math.max(worst, similar / Math.max(1, near.length));
+    }
+    if (worst > persistMax) { dbg?.(`${at}: edge not persistent ${worst.toFixed(2)}`); continue; }
+    dbg?.(`${at}: painted`);
     for (const i of pix) out.data[i] = 255;
-    // Grow back over the edge pixels that look like the paint (or a blend with it).
-    for (const i of rings[1]) if (colourDiff(i) < 90) out.data[i] = 255;
-    for (const i of rings[2]) if (colourDiff(i) < 40 && change[i] <= staticTol * 2) out.data[i] = 255;
+    // Grow back: the flatness test always drops the paint's outermost pixel (ring 1), and
+    // codecs blend the next one with the paint colour (ring 2, taken when close and static).
+    for (const i of rings[1]) out.data[i] = 255;
+    for (const i of rings[2]) if (colourDiff(i) < 60 && change[i] <= staticTol * 2) out.data[i] = 255;
   }
   return out;
 }

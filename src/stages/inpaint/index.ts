@@ -40,7 +40,7 @@ export interface InpaintStageContext {
 export interface InpaintTuning {
   /** Temporal radius of `builtin`, frames each side (default 30, lowered to fit `windowBytes`). */
   temporalRadius?: number;
-  /** Frames each side that `--mask auto` looks at (default 8). */
+  /** Frames each side that `--mask auto` looks at (default 16). */
   autoRadius?: number;
   /** Memory budget of the frame window (default 384 MiB). */
   windowBytes?: number;
@@ -99,7 +99,7 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
   if (choice.backend === 'builtin' && temporalRadius < (tuning.temporalRadius ?? 30)) {
     ctx.log.debug(`inpaint: temporal radius lowered to ${temporalRadius} frames to keep the window under ${Math.round(budget / 2 ** 20)} MiB`);
   }
-  const autoRadius = autoMask ? Math.min(tuning.autoRadius ?? 8, maxRadius) : 0;
+  const autoRadius = autoMask ? Math.min(tuning.autoRadius ?? 16, maxRadius) : 0;
   const cache = new FlowCache(undefined);
 
   let ms = 0, frames = 0, coverageSum = 0, holePx = 0, temporalPx = 0, spatialPx = 0;
