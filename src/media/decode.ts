@@ -33,6 +33,15 @@ function stderrTail(stderr: string | null | undefined): string {
   return lines.slice(-1)[0]?.slice(0, 200) ?? '';
 }
 
+/** Chunks of a readable; ends quietly when the stream is destroyed because of an abort. */
+async function* streamChunks(stream: Readable, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) yield chunk;
+  } catch (e) {
+    if (!signal?.aborted) throw e;
+  }
+}
+
 export async function* decodeFrames(info: VideoInfo, opts: DecodeOptions = {}): AsyncGenerator<DecodedFrame> {
   resolveFfmpeg();
   const width = opts.size?.width ?? info.width;
@@ -53,6 +62,13 @@ export async function* decodeFrames(info: VideoInfo, opts: DecodeOptions = {}): 
 
   let failure: Error | undefined;
   let done = false;
+  // fluent-ffmpeg spawns ffmpeg asynchronously: a kill asked for before that is applied on 'start'.
+  let started = false;
+  let killRequested = false;
+  const kill = () => {
+    killRequested = true;
+    if (started) cmd.kill('SIGKILL');
+  };
   const cmd = ffmpeg(info.path)
     .inputOptions(['-nostdin'])
     .outputOptions(outOpts)
@@ -60,11 +76,19 @@ export async function* decodeFrames(info: VideoInfo, opts: DecodeOptions = {}): 
     .on('error', (err: Error, _stdout: string | null, stderr: string | null) => {
       if (!done) failure = new RestoreError('input', `${info.path}: decoding failed (${stderrTail(stderr) || err.message})`);
     })
+    .on('start', () => {
+      started = true;
+      if (killRequested) cmd.kill('SIGKILL');
+    })
     .on('end', () => {
       done = true;
     });
   const stream = cmd.pipe() as Readable;
-  const onAbort = () => cmd.kill('SIGKILL');
+  // Killing ffmpeg does not always end fluent-ffmpeg's output stream: destroy it too.
+  const onAbort = () => {
+    kill();
+    stream.destroy();
+  };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
 
   const fpsV = rationalValue(info.fps);
@@ -72,7 +96,8 @@ export async function* decodeFrames(info: VideoInfo, opts: DecodeOptions = {}): 
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
+    if (opts.signal?.aborted) return;
+    for await (const chunk of streamChunks(stream, opts.signal)) {
       pending.push(chunk);
       pendingBytes += chunk.length;
       while (pendingBytes >= frameBytes) {
@@ -99,6 +124,9 @@ export async function* decodeFrames(info: VideoInfo, opts: DecodeOptions = {}): 
   } finally {
     done = true;
     opts.signal?.removeEventListener('abort', onAbort);
-    if (!stream.readableEnded) cmd.kill('SIGKILL');
+    if (!stream.readableEnded) {
+      kill();
+      stream.destroy();
+    }
   }
 }

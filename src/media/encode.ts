@@ -65,6 +65,9 @@ export class VideoEncoder {
   private frames = 0;
   private closed = false;
   private failure?: Error;
+  /** fluent-ffmpeg spawns ffmpeg asynchronously: a kill asked for before that is applied on 'start'. */
+  private started = false;
+  private killRequested = false;
 
   private constructor(readonly opts: EncodeOptions) {
     resolveFfmpeg();
@@ -98,6 +101,10 @@ export class VideoEncoder {
     this.cmd = cmd;
     this.finished = new Promise<void>((resolve, reject) => {
       cmd
+        .on('start', () => {
+          this.started = true;
+          if (this.killRequested) this.cmd.kill('SIGKILL');
+        })
         .on('error', (err: Error, _o: string | null, stderr: string | null) => {
           const tail = (stderr ?? '').trim().split(/\r?\n/).slice(-1)[0] ?? '';
           this.failure = outputError(`encoding ${opts.out} failed (${tail || err.message})`);
@@ -153,14 +160,14 @@ export class VideoEncoder {
 
   /** Stop ffmpeg and remove the temp file; the destination is left as it was. */
   async abort(): Promise<void> {
-    if (this.closed && !this.failure) {
-      /* finishing: still remove the temp file below */
-    }
     this.closed = true;
-    try {
-      this.cmd.kill('SIGKILL');
-    } catch {
-      /* already gone */
+    this.killRequested = true;
+    if (this.started) {
+      try {
+        this.cmd.kill('SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
     this.input.destroy();
     await this.finished.catch(() => undefined);

@@ -166,7 +166,8 @@ export async function probeVideo(file: string): Promise<VideoInfo> {
   let fps = (vfr ? aFps : rFps) ?? aFps ?? rFps;
   if (!fps || rationalValue(fps) > 1000 || rationalValue(fps) <= 0) fps = { num: 25, den: 1 };
 
-  const duration = Number(v.duration ?? data.format?.duration ?? 0) || (pts.length ? pts[pts.length - 1] - pts[0] : 0);
+  const firstFinite = (...xs: unknown[]) => xs.map(Number).find((x) => Number.isFinite(x) && x > 0);
+  const duration = firstFinite(v.duration, data.format?.duration) ?? (pts.length ? pts[pts.length - 1] - pts[0] : 0);
   let frameCount = 0;
   let exact = false;
   if (!vfr && pts.length > 0) {

@@ -205,9 +205,8 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
     await enc.finish();
   } catch (e) {
     await enc?.abort();
-    if (signal.aborted && !(e instanceof RestoreError && e.kind !== 'interrupted')) {
-      throw new RestoreError('interrupted', 'interrupted: no output written');
-    }
+    // Once the user asked to stop, whatever broke on the way out is a consequence of that.
+    if (signal.aborted) throw new RestoreError('interrupted', 'interrupted: no output written');
     throw e;
   } finally {
     for (const s of stages) await s.close?.().catch(() => undefined);
