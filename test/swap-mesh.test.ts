@@ -298,3 +298,14 @@ describe('fallback mesh smoothing (swap stage without a faces stage)', () => {
     expect(jitOut).toBeLessThan(jitIn * 0.8);
   });
 });
+
+describe('identity photo choice for the mesh swap', () => {
+  it('yawScore is 0 for a frontal face and grows as the nose moves toward one eye', async () => {
+    const { yawScore } = await import('../src/stages/swap/index.js');
+    const five = (nx: number) => [{ x: 40, y: 50 }, { x: 80, y: 50 }, { x: nx, y: 70 }, { x: 45, y: 90 }, { x: 75, y: 90 }];
+    expect(yawScore(five(60))).toBeCloseTo(0, 6);
+    expect(yawScore(five(70))).toBeCloseTo(0.25, 6);
+    expect(yawScore(five(50))).toBeCloseTo(0.25, 6);
+    expect(yawScore(five(75))).toBeGreaterThan(yawScore(five(70)));
+  });
+});

@@ -68,9 +68,20 @@ export function usableModelEntries(backend: 'inswapper' | 'simswap' | 'ghost'): 
   });
 }
 
-/** Mesh swapper for an identity (warps the first photo's face). */
+/** How far a face turns away from frontal: |nose offset from the eye midpoint| / eye distance. */
+export function yawScore(five: { x: number; y: number }[]): number {
+  const [re, le, nose] = five;
+  const mx = (re.x + le.x) / 2, my = (re.y + le.y) / 2;
+  const ex = le.x - re.x, ey = le.y - re.y;
+  const d = Math.hypot(ex, ey) || 1;
+  // component of (nose - eye midpoint) along the eye line
+  return Math.abs(((nose.x - mx) * ex + (nose.y - my) * ey) / d) / d;
+}
+
+/** Mesh swapper for an identity: warps the most frontal identity photo's face (ties: the larger face). */
 export function meshSwapper(identity: Identity, reason: string): Swapper {
-  const photo = identity.photos.find((p) => p.face.mesh);
+  const withMesh = identity.photos.filter((p) => p.face.mesh);
+  const photo = withMesh.sort((a, b) => yawScore(a.face.five) - yawScore(b.face.five) || b.face.box.width - a.face.box.width)[0];
   if (!photo) {
     throw modelError(
       `identity photo ${identity.photos[0].path}: the face mesh is not confident enough for the mesh swap`,
