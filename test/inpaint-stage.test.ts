@@ -120,17 +120,24 @@ describe('inpaint stage', () => {
     expect(err.message.split('\n').length).toBe(1);
   });
 
-  it('--mask auto runs the detector over a window and fills', async () => {
+  it('--mask auto runs the detector over its window (whole clip) and matches the painted mask', async () => {
     const o = options('auto', 'harmonic');
     const stage = await createInpaintStage(o, sctx(path.join(dir, 'auto')));
-    let n = 0, cov = 0;
-    for await (const it of stage.run(items(info), rctx(o))) {
+    const truth: Uint8Array[] = [];
+    for await (const f of decodeFrames(await probeVideo(path.join(caseDir, 'mask.mp4')))) truth.push(binarizeMask(maskFromFrame(f)).data);
+    let n = 0, tp = 0, fp = 0, pos = 0, neg = 0;
+    for await (const it of stage.run(items(info, 48), rctx(o))) {
+      const t = truth[it.index];
+      for (let i = 0; i < t.length; i++) {
+        const f = it.mask!.data[i] >= 128;
+        if (t[i]) { pos++; if (f) tp++; } else { neg++; if (f) fp++; }
+      }
       n++;
-      cov += it.mask!.data.filter((v) => v).length / it.mask!.data.length;
     }
-    expect(n).toBe(N);
-    console.log(`auto mask in the stage: mean coverage ${(cov / n * 100).toFixed(2)}% (painted 5.1%)`);
-    expect(cov / n).toBeGreaterThan(0.03);
+    expect(n).toBe(48);
+    console.log(`auto mask in the stage (48 frames): recall ${(tp / pos * 100).toFixed(1)}%, false positives ${(fp / neg * 100).toFixed(2)}%`);
+    expect(tp / pos).toBeGreaterThan(0.9);
+    expect(fp / neg).toBeLessThan(0.02);
     expect(stage.report().details!.maskSource).toMatch(/auto/);
   });
 });
