@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT } from '../errors.js';
 import { degradeClip } from '../pipeline/degrade.js';
+import { swapIdentityInClip } from '../stages/degrade-swap.js';
 import { createLogger } from '../pipeline/log.js';
 import { createProgressBar } from '../pipeline/progress.js';
 import { defaultOptions, runRestore, toolVersion } from '../pipeline/run.js';
@@ -38,6 +39,7 @@ function addRunOptions(cmd: Command): Command {
     .option('--size <WxH>', 'exact output size, e.g. 1280x720', parseSize)
     .option('--inpaint <backend>', 'inpainting backend: auto | mat | lama | builtin | spatial | harmonic | none', 'auto')
     .option('--upscale <backend>', 'super-resolution backend: auto | swinir | realesrgan | rdn | lanczos', 'auto')
+    .option('--faces <which>', 'faces to work on: all | largest | none', 'all')
     .option('--restore-face <backend>', 'face restoration backend: auto | gpen | gfpgan | codeformer | none', 'auto')
     .option('--swap <backend>', 'identity swap backend: auto | simswap | ghost | inswapper | mesh | none', 'auto')
     .option('--temporal <backend>', 'temporal smoothing backend: auto | flow | none', 'auto')
@@ -67,7 +69,7 @@ export function optionsFrom(input: string, o: Record<string, any>): RestoreOptio
     crf: o.crf,
     preset: o.preset,
     device: o.device,
-    backends: { inpaint: o.inpaint, upscale: o.upscale, 'restore-face': o.restoreFace, swap: o.swap, temporal: o.temporal },
+    backends: { faces: o.faces, inpaint: o.inpaint, upscale: o.upscale, 'restore-face': o.restoreFace, swap: o.swap, temporal: o.temporal },
     concurrency: o.concurrency,
     maxFrames: o.maxFrames,
     thumbnails: o.thumbnails,
@@ -150,8 +152,10 @@ program
   );
 
 /** The identity-swap damage for `degrade --swap-identity`, when the swap stage is built. */
-async function swapFunction(): Promise<((clean: string, id: string, out: string) => Promise<void>) | undefined> {
-  return undefined;
+async function swapFunction(): Promise<(clean: string, id: string, out: string) => Promise<void>> {
+  return async (clean, id, out) => {
+    await swapIdentityInClip(clean, id, out, { log: (m) => process.stderr.write(`${m}\n`) });
+  };
 }
 
 registerExtraCommands(program, { addRunOptions, optionsFrom });

@@ -3,6 +3,8 @@
  * inpaint (on the degraded input) → upscale → faces (detect, track, align) → restore-face
  * → swap → temporal. A stage that cannot or need not run is a skippedStage saying why.
  */
+import { createFacesStage } from '../stages/faces.js';
+import { createInpaintStage } from '../stages/inpaint/index.js';
 import { createRestoreFaceStage } from '../stages/restore-face.js';
 import { createSwapStage } from '../stages/swap/index.js';
 import { createUpscaleStage } from '../stages/upscale/index.js';
@@ -19,8 +21,17 @@ export async function buildStages(opts: RestoreOptions, ctx: StageBuildContext):
   const log = ctx.log;
   const inputSize = { width: ctx.video.width, height: ctx.video.height };
   const stages: Stage[] = [];
-  stages.push(opts.mask ? skippedStage('inpaint', 'inpainting backend not built yet') : skippedStage('inpaint', 'no --mask given'));
+  stages.push(
+    opts.mask
+      ? await createInpaintStage(opts, { device, log, video: ctx.video, reportDir: ctx.reportDir, signal: ctx.signal })
+      : skippedStage('inpaint', 'no --mask given (use --mask FILE or --mask auto)'),
+  );
   stages.push(await createUpscaleStage(opts, { device, log, targetSize: ctx.targetSize, inputSize }));
+  stages.push(
+    opts.backends.faces === 'none'
+      ? skippedStage('faces', '--faces none: faces are neither detected nor restored')
+      : await createFacesStage(opts, { device, log, target: { mode: opts.backends.faces === 'largest' ? 'largest' : 'all' } }),
+  );
   stages.push(await createRestoreFaceStage(opts, { device, log }));
   stages.push(await createSwapStage(opts, ctx));
   return stages;
