@@ -119,7 +119,7 @@ export class FaceAnalyzer {
         this.fullRange ??= FaceAnalyzer.loadDetector(FULL_RANGE, this.opts.device ?? 'auto', this.opts);
         this.timings.fullRangeCalls++;
         const cands = (await this.runDetector(await this.fullRange, frame)).filter((d) => d.box.width >= this.opts.minFaceSize);
-        if (Math.max(frame.width, frame.height) >= 384) cands.push(...(await this.detectTiled(frame)).filter((d) => d.box.width >= this.opts.minFaceSize));
+        if (Math.max(frame.width, frame.height) >= 640) cands.push(...(await this.detectTiled(frame)).filter((d) => d.box.width >= this.opts.minFaceSize));
         cands.sort((x, y) => y.score - x.score);
         dets = [];
         for (const d of cands) if (!dets.some((k) => boxIou(k.box, d.box) > 0.3)) dets.push(d);
@@ -134,14 +134,15 @@ export class FaceAnalyzer {
   }
 
   /**
-   * Small faces in large frames: the short-range detector on overlapping tiles (2x2, then
-   * 3x3 grids, 30 % overlap; 13 detector runs), detections mapped back and merged (highest score
+   * Small faces in large frames (>= 640 px): the short-range detector on overlapping tiles
+   * (2x2, plus 3x3 from 1000 px; 30 % overlap), detections mapped back and merged (highest score
    * wins at IoU > 0.3).
    */
   private async detectTiled(frame: RgbFrame) {
     this.timings.tiledCalls++;
     const all: Awaited<ReturnType<FaceAnalyzer['runDetector']>> = [];
-    for (const n of [2, 3]) {
+    const grids = Math.max(frame.width, frame.height) >= 1000 ? [2, 3] : [2];
+    for (const n of grids) {
       const side = Math.min(Math.max(frame.width, frame.height), Math.ceil((Math.max(frame.width, frame.height) / n) * 1.3));
       const tw = Math.min(frame.width, side), th = Math.min(frame.height, side);
       const xs = frame.width <= tw ? [0] : Array.from({ length: n }, (_, i) => Math.round(((frame.width - tw) * i) / (n - 1)));

@@ -98,3 +98,16 @@ export class TargetSelector {
     }));
   }
 }
+
+/**
+ * Selector options for `--identity`: tracks whose descriptor (same model as the identity's)
+ * has cosine >= threshold with the identity. The default threshold (0.5) is not calibrated for
+ * every descriptor; pass the one the descriptor's owner measured.
+ */
+export function identityTarget(
+  identity: { descriptor: Float32Array },
+  descriptor: { describe(frame: RgbFrame, five: Point[]): Promise<Float32Array> },
+  threshold?: number,
+): TargetSelectorOptions {
+  return { mode: 'identity', identity: identity.descriptor, describe: (f, five) => descriptor.describe(f, five), threshold };
+}
