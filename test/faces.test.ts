@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Command } from 'commander';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +12,7 @@ import { decodeFrames } from '../src/media/decode.js';
 import type { RgbFrame } from '../src/media/frame.js';
 import { probeVideo } from '../src/media/probe.js';
 import { fixturesDir } from '../src/models/paths.js';
-import { analyzeFaces, facesResultJson } from '../src/cli/commands/faces.js';
+import { analyzeFaces, facesResultJson, registerFacesCommand } from '../src/cli/commands/faces.js';
 import { alignFace, pasteBack } from '../src/faces/align.js';
 import { faceOutline } from '../src/faces/mesh.js';
 import { benchFaces } from '../src/faces/bench.js';
@@ -285,4 +286,35 @@ describe('output formats and bench', () => {
     for (const k of ['detectMsPerFrame', 'meshMsPerFace', 'analyzeMsPerFrame', 'trackMsPerFrame', 'alignPasteMsPerFace'] as const) expect(b[k]).toBeGreaterThan(0);
     expect(b.analyzeMsPerFrame).toBeGreaterThan(b.detectMsPerFrame);
   }, 60_000);
+});
+
+describe('restore faces command', () => {
+  async function runCli(args: string[]): Promise<{ code: number | undefined; out: string; err: string }> {
+    const program = new Command('restore').exitOverride();
+    registerFacesCommand(program);
+    let out = '', err = '';
+    let code: number | undefined;
+    const w1 = vi.spyOn(process.stdout, 'write').mockImplementation(((c: any, cb?: any) => { out += String(c); if (typeof cb === 'function') cb(); return true; }) as any);
+    const w2 = vi.spyOn(process.stderr, 'write').mockImplementation(((c: any) => { err += String(c); return true; }) as any);
+    const ex = vi.spyOn(process, 'exit').mockImplementation(((c?: number) => { code = c; }) as any);
+    try {
+      await program.parseAsync(['node', 'restore', 'faces', ...args]);
+    } finally {
+      w1.mockRestore(); w2.mockRestore(); ex.mockRestore();
+    }
+    return { code, out, err };
+  }
+  it('--json prints per-frame faces; exit 0', async () => {
+    const r = await runCli([portraitPath, '--json', '--no-mesh', '--device', 'cpu']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.frames[0].faces.length).toBe(1);
+    expect(j.frames[0].faces[0].mesh).toBeUndefined();
+  });
+  it('a missing file is one clear line and exit 1', async () => {
+    const r = await runCli([path.join(tmp, 'nope.mp4'), '--device', 'cpu']);
+    expect(r.code).toBe(1);
+    expect(r.err.trim().split('\n').length).toBe(1);
+    expect(r.err).toMatch(/nope\.mp4/);
+  });
 });
