@@ -27,7 +27,7 @@ export interface FlowOptions {
   height: number;
   /** Pyramid levels (default: until the short side is <= 12 px, at most 6). */
   levels?: number;
-  /** Warp-and-solve iterations per level (default 4). */
+  /** Warp-and-solve iterations per level (default 4; 2 on levels above 40k pixels). */
   iterations?: number;
   /** Box window radius of the structure tensor (default 2, a 5x5 window). */
   radius?: number;
@@ -82,7 +82,8 @@ export function estimateFlow(prev: Float32Array, next: Float32Array, opts: FlowO
       u = up.u;
       v = up.v;
     }
-    refineLevel(L, u, v, iterations, radius);
+    // Large levels start close to the answer (the coarser ones did the big steps): fewer iterations.
+    refineLevel(L, u, v, opts.iterations ?? (L.w * L.h > 40000 ? 2 : iterations), radius);
   }
   return { width, height, u, v };
 }
@@ -155,27 +156,38 @@ function erode(v: Float32Array, w: number, h: number, r: number): Float32Array {
   return m;
 }
 
-/** Box mean of radius r (replicated borders), separable running sums. */
+/** Box mean of radius r (replicated borders), separable running sums, both passes row-major. */
 function boxMean(src: Float32Array, w: number, h: number, r: number, tmp: Float32Array, out: Float32Array): void {
   const k = 1 / (2 * r + 1);
+  const wm = w - 1, hm = h - 1;
   for (let y = 0; y < h; y++) {
     const row = y * w;
     let s = 0;
-    for (let d = -r; d <= r; d++) s += src[row + Math.min(Math.max(d, 0), w - 1)];
+    for (let d = -r; d <= r; d++) s += src[row + (d < 0 ? 0 : d > wm ? wm : d)];
     for (let x = 0; x < w; x++) {
       tmp[row + x] = s * k;
-      s += src[row + Math.min(x + r + 1, w - 1)] - src[row + Math.max(x - r, 0)];
+      const add = x + r + 1, sub = x - r;
+      s += src[row + (add > wm ? wm : add)] - src[row + (sub < 0 ? 0 : sub)];
     }
   }
-  for (let x = 0; x < w; x++) {
-    let s = 0;
-    for (let d = -r; d <= r; d++) s += tmp[Math.min(Math.max(d, 0), h - 1) * w + x];
-    for (let y = 0; y < h; y++) {
-      out[y * w + x] = s * k;
-      s += tmp[Math.min(y + r + 1, h - 1) * w + x] - tmp[Math.max(y - r, 0) * w + x];
+  // Vertical: a running column sum per x, advanced one row at a time.
+  const acc = colAcc.length >= w ? colAcc : (colAcc = new Float64Array(w));
+  acc.fill(0, 0, w);
+  for (let d = -r; d <= r; d++) {
+    const rr = (d < 0 ? 0 : d > hm ? hm : d) * w;
+    for (let x = 0; x < w; x++) acc[x] += tmp[rr + x];
+  }
+  for (let y = 0; y < h; y++) {
+    const row = y * w;
+    const add = y + r + 1, sub = y - r;
+    const ra = (add > hm ? hm : add) * w, rs = (sub < 0 ? 0 : sub) * w;
+    for (let x = 0; x < w; x++) {
+      out[row + x] = acc[x] * k;
+      acc[x] += tmp[ra + x] - tmp[rs + x];
     }
   }
 }
+let colAcc = new Float64Array(0);
 
 function refineLevel(L: Level, u: Float32Array, v: Float32Array, iterations: number, radius: number): void {
   const { w, h, a, b, va, vb } = L;
@@ -254,7 +266,7 @@ function refineLevel(L: Level, u: Float32Array, v: Float32Array, iterations: num
   // Where the window saw (almost) no valid texture, interpolate the flow from the confident pixels.
   let nUnknown = 0;
   for (let i = 0; i < n; i++) nUnknown += unknown[i];
-  if (nUnknown > 0 && nUnknown < n) laplaceFill([u, v], w, h, unknown);
+  if (nUnknown > 0 && nUnknown < n) laplaceFill([u, v], w, h, unknown, { sweeps: 4, coarseSweeps: 30 });
 }
 
 /**
@@ -265,14 +277,13 @@ function refineLevel(L: Level, u: Float32Array, v: Float32Array, iterations: num
  */
 function smoothFlow(u: Float32Array, v: Float32Array, w: number, h: number, conf: Float32Array, unknown: Uint8Array, r: number): void {
   const n = w * h;
-  const c = new Float32Array(n), cu = new Float32Array(n), cv = new Float32Array(n);
+  const [c, cu, cv, tmp, sc, su, sv] = scratch(n, 7);
   for (let i = 0; i < n; i++) {
     const ci = unknown[i] ? 1e-3 : Math.min(conf[i], 100) + 1e-3;
     c[i] = ci;
     cu[i] = ci * u[i];
     cv[i] = ci * v[i];
   }
-  const tmp = new Float32Array(n), sc = new Float32Array(n), su = new Float32Array(n), sv = new Float32Array(n);
   boxMean(c, w, h, r, tmp, sc);
   boxMean(cu, w, h, r, tmp, su);
   boxMean(cv, w, h, r, tmp, sv);
@@ -280,6 +291,15 @@ function smoothFlow(u: Float32Array, v: Float32Array, w: number, h: number, conf
     u[i] = su[i] / sc[i];
     v[i] = sv[i] / sc[i];
   }
+}
+
+let scratchBufs: Float32Array[] = [];
+/** Reusable scratch planes of at least n samples (valid until the next call). */
+function scratch(n: number, count: number): Float32Array[] {
+  if (!scratchBufs.length || scratchBufs[0].length < n || scratchBufs.length < count) {
+    scratchBufs = Array.from({ length: Math.max(count, scratchBufs.length) }, () => new Float32Array(n));
+  }
+  return scratchBufs.slice(0, count).map((b) => (b.length === n ? b : b.subarray(0, n)));
 }
 
 /** Resize a flow field (bilinear), scaling the vectors with the size. */

@@ -88,16 +88,25 @@ export function laplaceFill(channels: Float32Array[], width: number, height: num
 
 function relax(channels: Float32Array[], width: number, height: number, idx: Int32Array, sweeps: number): void {
   const holes = idx.length;
-  for (let s = 0; s < sweeps; s++) {
-    for (let k = 0; k < holes; k++) {
-      const i = idx[k];
-      const y = (i / width) | 0;
-      const x = i - y * width;
-      const l = x > 0 ? i - 1 : i + 1 < width * height && width > 1 ? i + 1 : i;
-      const r = x < width - 1 ? i + 1 : l;
-      const u = y > 0 ? i - width : y < height - 1 ? i + width : i;
-      const d = y < height - 1 ? i + width : u;
-      for (const c of channels) c[i] = 0.25 * (c[l] + c[r] + c[u] + c[d]);
+  const n = width * height;
+  // Neighbour offsets per unknown sample, computed once (mirrored at the borders).
+  const nb = new Int32Array(holes * 4);
+  for (let k = 0; k < holes; k++) {
+    const i = idx[k];
+    const y = (i / width) | 0;
+    const x = i - y * width;
+    const l = x > 0 ? i - 1 : width > 1 ? i + 1 : i;
+    const r = x < width - 1 ? i + 1 : l;
+    const u = y > 0 ? i - width : height > 1 && i + width < n ? i + width : i;
+    const d = y < height - 1 ? i + width : u;
+    nb[4 * k] = l;
+    nb[4 * k + 1] = r;
+    nb[4 * k + 2] = u;
+    nb[4 * k + 3] = d;
+  }
+  for (const c of channels) {
+    for (let s = 0; s < sweeps; s++) {
+      for (let k = 0, q = 0; k < holes; k++, q += 4) c[idx[k]] = 0.25 * (c[nb[q]] + c[nb[q + 1]] + c[nb[q + 2]] + c[nb[q + 3]]);
     }
   }
 }
