@@ -97,11 +97,11 @@ describe('smoothing on the fixture clips', () => {
         : [tr.map((fv) => (Math.atan2(fv[1][1] - fv[0][1], fv[1][0] - fv[0][0]) * 180) / Math.PI)];
       const lag = (fr: Face[][]) => Math.max(...signals(fr).map((sig, k) => Math.abs(lagFrames(sig, truth[k]))));
       const lOff = lag(off), lOn = lag(on), lCausal = lag(onCausal);
-      lines.push(`${clip}: jitter ${jOff.toFixed(3)} -> ${jOn.toFixed(3)} px/frame (x${(jOff / jOn).toFixed(2)} less; causal x${(jOff / jCausal).toFixed(2)}), lag raw ${lOff.toFixed(2)}, smoothed ${lOn.toFixed(2)}, causal ${lCausal.toFixed(2)} frames`);
+      lines.push(`${clip}: jitter ${jOff.toFixed(3)} -> ${jOn.toFixed(3)} px/frame (x${(jOff / jOn).toFixed(2)} less; causal One Euro x${(jOff / jCausal).toFixed(2)}), lag raw ${lOff.toFixed(2)}, smoothed ${lOn.toFixed(2)}, causal ${lCausal.toFixed(2)} frames`);
       console.log(lines[lines.length - 1]);
       expect(off.every((f) => f.length === 1 && f[0].trackId === 0)).toBe(true);
       expect(jOn).toBeLessThan(jOff / 1.5);
-      expect(jCausal).toBeLessThan(jOff);
+      expect(jCausal).toBeLessThan(jOff / 1.2);
       expect(lOn).toBeLessThanOrEqual(1);
       expect(lCausal).toBeLessThanOrEqual(1);
     }

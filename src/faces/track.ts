@@ -11,7 +11,10 @@
  * - Smoothing: every coordinate (box, keypoints, five points, mesh) is replaced by a local
  *   linear fit over the track's observations around the frame, with Gaussian weights of
  *   sigma = `smoothing` frames. With look-ahead the window is centred (no lag on steady
- *   motion); without (`update`) it is one-sided, still unbiased for linear motion. 0 = off.
+ *   motion). Without look-ahead (`update`) a One Euro filter runs instead (cutoff
+ *   1/(2π·smoothing) at rest, rising with the face's speed). 0 = off.
+ *   Measured on the fixture clips (test/track.test.ts): centred fit x3.3 / x2.6 less
+ *   aligned-crop jitter with <= 0.1 frame lag; One Euro x1.4 / x1.7 with <= 0.8 frame lag.
  *
  * Two ways to drive it: `update(i, faces)` returns the frame's faces at once (no gap filling,
  * causal smoothing); `push(i, faces)` returns the frames that are ready, `lookahead` frames
@@ -29,6 +32,11 @@ export interface TrackerOptions {
   maxGap?: number;
   /** Match threshold on the cost (lower is better); default 0.9. */
   maxCost?: number;
+  /**
+   * Smoother of `update()` (no look-ahead): 'one-euro' (default; adaptive low-pass, cutoff
+   * rises with the face's speed) or 'local-linear' (one-sided fit; unbiased, smooths less).
+   */
+  causal?: 'one-euro' | 'local-linear';
 }
 
 export interface TrackedFrame {
@@ -44,8 +52,16 @@ export interface TrackSummary {
   interpolated: number;
 }
 
+/** One Euro filter state for a whole face (one cutoff per face, so its shape is not distorted). */
+interface EuroState {
+  frame: number;
+  x: Float64Array;
+  dx: Float64Array;
+}
+
 interface Track {
   id: number;
+  euro?: EuroState;
   /** Observations by frame index (detected or interpolated), raw (unsmoothed). */
   obs: Map<number, Face>;
   lastSeen: number;
@@ -123,6 +139,7 @@ export class FaceTracker {
   readonly lookahead: number;
   readonly maxGap: number;
   private readonly maxCost: number;
+  private readonly causal: 'one-euro' | 'local-linear';
   private tracks: Track[] = [];
   private ended: TrackSummary[] = [];
   private nextId = 0;
@@ -136,12 +153,15 @@ export class FaceTracker {
     this.lookahead = Math.max(0, Math.floor(opts.lookahead ?? 4));
     this.maxGap = Math.max(0, Math.floor(opts.maxGap ?? this.lookahead));
     this.maxCost = opts.maxCost ?? 0.9;
+    this.causal = opts.causal ?? 'one-euro';
   }
 
   /** Immediate mode: the frame's faces with track ids, causally smoothed; no gap filling. */
   update(frameIndex: number, faces: Face[]): Face[] {
     this.ingest(frameIndex, faces, false);
-    const out = this.release(frameIndex);
+    const out = this.causal === 'one-euro' && this.smoothing > 0
+      ? (this.pending.get(frameIndex) ?? []).map((f) => this.euro(f, frameIndex)).sort((a, b) => a.trackId - b.trackId)
+      : this.release(frameIndex);
     this.pending.delete(frameIndex);
     this.order = this.order.filter((i) => i !== frameIndex);
     return out;
@@ -244,6 +264,42 @@ export class FaceTracker {
     return out.sort((a, b) => a.trackId - b.trackId);
   }
 
+  /**
+   * One Euro filter (Casiez et al. 2012) over all of a face's coordinates with one shared
+   * cutoff: minCutoff = 1/(2π·smoothing) cycles/frame, raised by beta x the face's speed (five
+   * points, in face sizes per frame, derivative low-passed at 1 cycle/frame).
+   */
+  private euro(f: Face, frame: number): Face {
+    const tr = this.tracks.find((t) => t.id === f.trackId);
+    if (!tr) return f;
+    const vec = faceVector(f);
+    const st = tr.euro;
+    if (!st || st.x.length !== vec.length || frame - st.frame > this.maxGap + 1) {
+      tr.euro = { frame, x: vec, dx: new Float64Array(vec.length) };
+      return f;
+    }
+    const te = Math.max(1, frame - st.frame);
+    const alpha = (cutoff: number) => {
+      const tau = 1 / (2 * Math.PI * cutoff);
+      return 1 / (1 + tau / te);
+    };
+    const aD = alpha(1);
+    const fiveOff = 4 + f.keypoints.length * 2;
+    let speed = 0;
+    for (let i = 0; i < vec.length; i++) {
+      const dx = (vec[i] - st.x[i]) / te;
+      st.dx[i] = st.dx[i] + aD * (dx - st.dx[i]);
+    }
+    for (let k = 0; k < f.five.length; k++) speed += Math.hypot(st.dx[fiveOff + 2 * k], st.dx[fiveOff + 2 * k + 1]);
+    speed /= Math.max(1, f.five.length) * faceSize(f);
+    const minCutoff = 1 / (2 * Math.PI * this.smoothing);
+    const beta = 20; // tuned on the fixture clips: 15 lagged 0.9 frames on the turn clip, 40 smoothed little
+    const a = alpha(minCutoff + beta * speed);
+    for (let i = 0; i < vec.length; i++) st.x[i] = st.x[i] + a * (vec[i] - st.x[i]);
+    st.frame = frame;
+    return fromVector(f, st.x);
+  }
+
   private smoothFace(tr: Track, i: number, f: Face): Face {
     const R = Math.ceil(3 * this.smoothing);
     const ds: number[] = [], ws: number[] = [], fs: Face[] = [];
@@ -280,4 +336,26 @@ export class FaceTracker {
     }
     return out;
   }
+}
+
+/** All coordinates of a face as one vector: box (4), keypoints, five, mesh. */
+function faceVector(f: Face): Float64Array {
+  const n = 4 + f.keypoints.length * 2 + f.five.length * 2 + (f.mesh?.length ?? 0);
+  const v = new Float64Array(n);
+  v[0] = f.box.x; v[1] = f.box.y; v[2] = f.box.width; v[3] = f.box.height;
+  let o = 4;
+  for (const p of f.keypoints) { v[o++] = p.x; v[o++] = p.y; }
+  for (const p of f.five) { v[o++] = p.x; v[o++] = p.y; }
+  if (f.mesh) v.set(f.mesh, o);
+  return v;
+}
+
+function fromVector(f: Face, v: Float64Array): Face {
+  let o = 4;
+  const pts = (ps: Point[]) => ps.map(() => { const p = { x: v[o], y: v[o + 1] }; o += 2; return p; });
+  const keypoints = pts(f.keypoints);
+  const five = pts(f.five);
+  const out: Face = { ...f, box: { x: v[0], y: v[1], width: v[2], height: v[3] }, keypoints, five };
+  if (f.mesh) out.mesh = Float32Array.from(v.subarray(o, o + f.mesh.length));
+  return out;
 }
