@@ -6,6 +6,14 @@
  */
 import { lumaBt601, type Mask, type RgbFrame } from '../../media/frame.js';
 import { psnrFromMse, ssimGray, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW } from '../../metrics/frame.js';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { decodeFrames } from '../../media/decode.js';
+import { probeVideo } from '../../media/probe.js';
+import { harmonicFill } from './harmonic.js';
+import { binarizeMask, maskFromFrame } from './mask.js';
+import { spatialFill } from './patchmatch.js';
+import { FlowCache, prepareWindowFrame, temporalFill } from './temporal.js';
 
 export interface MaskedMetrics {
   /** RGB PSNR over the hole pixels (dB, capped like src/metrics). */
@@ -107,4 +115,73 @@ export class MaskedMetricsMean {
     const f = Math.max(1, this.frames);
     return { psnr: this.sum.psnr / f, ssim: this.sum.ssim / f, psnrFrame: this.sum.psnrFrame / f, ssimFrame: this.sum.ssimFrame / f, frames: this.frames };
   }
+}
+
+// ---- Evaluating the backends on a degraded case folder (restore degrade output) ----
+
+
+export interface LoadedCase {
+  dir: string;
+  input: RgbFrame[];
+  mask: Mask[];
+  /** The clean reference, downscaled to the input size with the filter the degrade used. */
+  reference: RgbFrame[];
+}
+
+async function readFrames(file: string, opts: Parameters<typeof decodeFrames>[1] = {}): Promise<RgbFrame[]> {
+  const out: RgbFrame[] = [];
+  for await (const f of decodeFrames(await probeVideo(file), opts)) out.push({ width: f.width, height: f.height, data: f.data });
+  return out;
+}
+
+/** Read a case folder (case.json, input.mp4, mask.mp4, reference.mp4) into memory (small clips only). */
+export async function loadCase(dir: string): Promise<LoadedCase> {
+  const info = JSON.parse(await fs.readFile(path.join(dir, 'case.json'), 'utf8'));
+  const input = await readFrames(path.join(dir, info.files.input));
+  const mask = (await readFrames(path.join(dir, info.files.mask))).map((f) => binarizeMask(maskFromFrame(f)));
+  const reference = await readFrames(path.join(dir, info.files.reference), { size: info.size, scaleFlags: info.scaleFilter ?? 'area' });
+  return { dir, input, mask, reference };
+}
+
+export type EvalMethod = 'none' | 'harmonic' | 'spatial' | 'builtin';
+
+export interface CaseScore {
+  method: EvalMethod;
+  /** Means over frames with a hole: inside-mask PSNR (RGB) / SSIM (luma), whole-frame PSNR / SSIM. */
+  psnr: number;
+  ssim: number;
+  psnrFrame: number;
+  ssimFrame: number;
+  frames: number;
+  msPerFrame: number;
+  /** builtin: share of hole pixels filled from other frames. */
+  temporalShare?: number;
+}
+
+/** Fill a loaded case with one method and score it against the reference. */
+export function scoreCase(c: LoadedCase, method: EvalMethod, opts: { temporalRadius?: number } = {}): CaseScore {
+  const t0 = performance.now();
+  let outs: RgbFrame[];
+  let temporalShare: number | undefined;
+  if (method === 'none') outs = c.input;
+  else if (method === 'harmonic') outs = c.input.map((f, i) => harmonicFill(f, c.mask[i]));
+  else if (method === 'spatial') outs = c.input.map((f, i) => spatialFill(f, c.mask[i]));
+  else {
+    const R = opts.temporalRadius ?? 30;
+    const wf = c.input.map((f, i) => prepareWindowFrame(i, f, c.mask[i]));
+    const cache = new FlowCache(undefined);
+    let tmp = 0, all = 0;
+    outs = wf.map((t, i) => {
+      const r = temporalFill(t, wf.slice(Math.max(0, i - R), i + R + 1), cache, { radius: R });
+      tmp += r.temporal;
+      all += r.holePixels;
+      cache.keep(i - R, i + R);
+      return r.frame;
+    });
+    temporalShare = all ? tmp / all : 0;
+  }
+  const msPerFrame = (performance.now() - t0) / c.input.length;
+  const mean = new MaskedMetricsMean();
+  outs.forEach((o, i) => mean.add(maskedMetrics(o, c.reference[i], c.mask[i])));
+  return { method, ...mean.mean(), msPerFrame, temporalShare };
 }
