@@ -3,6 +3,7 @@
  * lock-step with the input (white = hole). Values are thresholded (soft masks: >= threshold
  * is a hole) and optionally dilated. A size mismatch with the video is one clear input error.
  */
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { decodeFrames, type DecodedFrame } from '../../media/decode.js';
@@ -94,8 +95,12 @@ export async function readMaskImage(file: string): Promise<Mask> {
   }
 }
 
+const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.bmp', '.avif', '.heif', '.pgm', '.ppm', '.pbm']);
+
 async function isVideoFile(file: string): Promise<boolean> {
-  if (VIDEO_EXT.has(path.extname(file).toLowerCase())) return true;
+  const ext = path.extname(file).toLowerCase();
+  if (VIDEO_EXT.has(ext)) return true;
+  if (IMAGE_EXT.has(ext)) return false;
   try {
     const meta = await sharp(file).metadata();
     return !meta.format;
@@ -108,6 +113,13 @@ async function isVideoFile(file: string): Promise<boolean> {
 export async function openMaskSource(file: string, video: VideoInfo, opts: MaskSourceOptions = {}): Promise<MaskSource> {
   const threshold = opts.threshold ?? 128;
   const finish = (m: Mask) => dilateMask(binarizeMask(m, threshold), opts.dilate ?? 0);
+  try {
+    const st = await fs.stat(file);
+    if (!st.isFile()) throw inputError(`${file}: the mask is not a file`);
+  } catch (e: any) {
+    if (isRestoreError(e)) throw e;
+    throw inputError(`${file}: no such mask file`, 'give a mask image or a mask video (white = hole), or --mask auto');
+  }
   if (!(await isVideoFile(file))) {
     const raw = await readMaskImage(file);
     if (raw.width !== video.width || raw.height !== video.height) throw sizeError(file, raw.width, raw.height, video);
