@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import { VideoEncoder } from '../dist/media/encode.js';
 import { resolveFfmpeg } from '../dist/media/ffmpeg.js';
 import { degradeClip } from '../dist/pipeline/degrade.js';
+import { swapIdentityInClip } from '../dist/stages/degrade-swap.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const src = path.join(root, 'fixtures/source/astronaut.png');
@@ -71,3 +72,15 @@ await makeClip('astronaut-turn.mp4', (t) => ({ cx: 226, cy: 130, window: 290 - 3
 for (const [name, clip, seed] of [['pan-x4', 'astronaut-pan.mp4', 1], ['turn-x4', 'astronaut-turn.mp4', 2]]) {
   await degradeClip({ clean: path.join(out, clip), outDir: path.join(out, 'cases', name), scale: 4, maskSeed: seed, log: { info: console.log, warn: console.warn, debug() {} } });
 }
+
+// All three damages: the person changed into another face (Grace Hopper, public domain, see
+// fixtures/identities/README.md) with the embedded mesh swap, then downscaled and painted over.
+await degradeClip({
+  clean: path.join(out, 'astronaut-pan.mp4'),
+  outDir: path.join(out, 'cases', 'pan-swap-x4'),
+  scale: 4,
+  maskSeed: 3,
+  swapIdentity: path.join(root, 'fixtures/identities/grace-hopper.jpg'),
+  swapFn: async (clean, id, dest) => { await swapIdentityInClip(clean, id, dest, { log: console.log }); },
+  log: { info: console.log, warn: console.warn, debug() {} },
+});

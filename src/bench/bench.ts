@@ -1,0 +1,150 @@
+/**
+ * `npm run bench`: speed and memory on this machine, as ratios that mean something elsewhere.
+ *  - a 720p clip made from the fixture: plain ffmpeg decode→encode vs the restore pipeline
+ *    (inpaint + faces + swap at 720p), end-to-end fps and their ratio, time per stage;
+ *  - the x4 path to 720p (320x180 → 1280x720, tiled RDN), time per stage;
+ *  - peak RSS for a short and a 4x longer clip (their ratio shows memory is bounded);
+ *  - micro timings: face detection, mesh per face, optical flow at 360p, swap per face.
+ * Writes reports/bench.json.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { resolveFfmpeg } from '../media/ffmpeg.js';
+import { decodeFrames } from '../media/decode.js';
+import { lumaBt601 } from '../media/frame.js';
+import { probeVideo } from '../media/probe.js';
+import { packageRoot } from '../models/paths.js';
+import { rasterizeShapes, makeShapes } from '../pipeline/degrade.js';
+import type { RunReport } from '../report/types.js';
+import { benchFaces } from '../faces/bench.js';
+import { estimateFlow } from '../flow/flow.js';
+import { benchSwapBackend } from '../stages/swap/index.js';
+
+const CLI = path.join(packageRoot, 'dist', 'cli', 'main.js');
+const fixture = (...p: string[]) => path.join(packageRoot, 'fixtures', ...p);
+const round = (x: number, d = 2) => +x.toFixed(d);
+
+function ff(args: string[]): void {
+  execFileSync(resolveFfmpeg().ffmpeg, ['-hide_banner', '-loglevel', 'error', '-y', ...args]);
+}
+
+/** Run the CLI with --json; returns the run report (timing, stages). */
+function restore(args: string[]): RunReport {
+  const r = spawnSync(process.execPath, [CLI, ...args, '--json'], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`restore ${args.join(' ')} failed (${r.status}): ${r.stderr.trim().split('\n').pop()}`);
+  return JSON.parse(r.stdout).report as RunReport;
+}
+
+function stageTable(rep: RunReport): Record<string, number | string> {
+  const t: Record<string, number | string> = {};
+  for (const s of rep.stages) t[s.name] = s.ran ? s.msPerFrame : `not run: ${s.reason}`;
+  return t;
+}
+
+async function main() {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'restore-bench-'));
+  const log = (m: string) => process.stderr.write(`${m}\n`);
+  const out: Record<string, unknown> = { machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGb: round(os.totalmem() / 2 ** 30, 1), node: process.version, ffmpeg: resolveFfmpeg().version }, createdAt: new Date().toISOString() };
+  try {
+    // ---- 720p clips from the fixture (square 384 → 720x720, centred in 1280x720)
+    const src = fixture('videos', 'astronaut-pan.mp4');
+    const vf = 'scale=720:720:flags=lanczos,pad=1280:720:280:0:color=0x303030';
+    const short = path.join(tmp, 'short 720p.mp4');
+    const long = path.join(tmp, 'long 720p.mp4');
+    ff(['-i', src, '-vf', vf, '-frames:v', '24', '-c:v', 'libx264', '-crf', '16', '-pix_fmt', 'yuv420p', '-an', short]);
+    ff(['-stream_loop', '3', '-i', src, '-vf', vf, '-frames:v', '96', '-c:v', 'libx264', '-crf', '16', '-pix_fmt', 'yuv420p', '-an', long]);
+    const shortInfo = await probeVideo(short);
+    // A painted-region mask at 720p, as `restore degrade` draws them.
+    const { mask } = rasterizeShapes(1280, 720, makeShapes(1280, 720, 5, 3));
+    const maskPng = path.join(tmp, 'mask.png');
+    await sharp(Buffer.from(mask.data), { raw: { width: 1280, height: 720, channels: 1 } }).png().toFile(maskPng);
+    const identity = fixture('source', 'astronaut.png');
+
+    // ---- plain ffmpeg decode → encode, same encoder settings
+    log('bench: ffmpeg transcode at 720p ...');
+    let t0 = performance.now();
+    ff(['-i', short, '-c:v', 'libx264', '-preset', 'medium', '-crf', '18', '-pix_fmt', 'yuv420p', path.join(tmp, 'plain.mp4')]);
+    const ffmpegFps = shortInfo.frameCount / ((performance.now() - t0) / 1000);
+
+    // ---- the pipeline at 720p: inpaint (builtin temporal) + faces + swap (mesh)
+    log('bench: restore pipeline at 720p (inpaint + faces + swap) ...');
+    t0 = performance.now();
+    const e2e = restore([short, '--mask', maskPng, '--identity', identity, '--report-dir', path.join(tmp, 'e2e'), '--thumbnails', '0']);
+    const e2eFps = shortInfo.frameCount / ((performance.now() - t0) / 1000);
+    out.e2e720p = {
+      clip: '1280x720, 24 frames',
+      stages: 'inpaint builtin + faces + swap mesh (+ temporal when built), no upscale',
+      ffmpegTranscodeFps: round(ffmpegFps),
+      pipelineFps: round(e2eFps, 3),
+      pipelineFpsInsideRun: e2e.timing.fps,
+      ratioPipelineToFfmpeg: round(e2eFps / ffmpegFps, 4),
+      msPerFrameByStage: stageTable(e2e),
+    };
+
+    // ---- x4 to 720p: 320x180 input, tiled RDN
+    log('bench: x4 super-resolution 320x180 → 1280x720 (RDN, tiled) ...');
+    const small = path.join(tmp, 'small 180p.mp4');
+    ff(['-i', short, '-vf', 'scale=320:180:flags=area', '-frames:v', '6', '-c:v', 'libx264', '-crf', '14', '-pix_fmt', 'yuv420p', small]);
+    const sr = restore([small, '--scale', '4', '--report-dir', path.join(tmp, 'sr'), '--thumbnails', '0', '--faces', 'none']);
+    const srL = restore([small, '--scale', '4', '--upscale', 'lanczos', '--report-dir', path.join(tmp, 'srl'), '--thumbnails', '0', '--faces', 'none']);
+    const upscale = sr.stages.find((s) => s.name === 'upscale');
+    const lanczos = srL.stages.find((s) => s.name === 'upscale');
+    out.superResolution720p = {
+      clip: '320x180 → 1280x720, 6 frames',
+      backend: upscale?.backend,
+      rdnMsPerFrame: upscale?.msPerFrame,
+      tilesPerFrame: (upscale?.details as any)?.tilesPerFrame,
+      lanczosMsPerFrame: lanczos?.msPerFrame,
+      ratioRdnToLanczos: upscale && lanczos ? round(upscale.msPerFrame / Math.max(0.01, lanczos.msPerFrame), 1) : null,
+      pipelineFps: sr.timing.fps,
+    };
+
+    // ---- memory: the same pipeline on 24 and 96 frames
+    log('bench: peak RSS, 24 vs 96 frames at 720p ...');
+    const rssArgs = ['--mask', maskPng, '--inpaint', 'harmonic', '--identity', identity, '--thumbnails', '0'];
+    const rShort = restore([short, ...rssArgs, '--report-dir', path.join(tmp, 'rss-s')]);
+    const rLong = restore([long, ...rssArgs, '--report-dir', path.join(tmp, 'rss-l')]);
+    out.memory = {
+      config: '720p, inpaint harmonic + faces + swap mesh',
+      shortFrames: rShort.output.frames,
+      longFrames: rLong.output.frames,
+      peakRssShortMb: rShort.timing.peakRssMb,
+      peakRssLongMb: rLong.timing.peakRssMb,
+      ratioLongToShort: round(rLong.timing.peakRssMb / rShort.timing.peakRssMb, 3),
+    };
+
+    // ---- micro timings
+    log('bench: faces, flow, swap per face ...');
+    const fb = await benchFaces({ frames: 24 });
+    const frames360: Float32Array[] = [];
+    const info = await probeVideo(src);
+    for await (const f of decodeFrames(info, { size: { width: 360, height: 360 }, maxFrames: 6 })) frames360.push(lumaBt601(f));
+    const flowTimes: number[] = [];
+    for (let i = 1; i < frames360.length; i++) {
+      const t = performance.now();
+      estimateFlow(frames360[i - 1], frames360[i], { width: 360, height: 360 });
+      flowTimes.push(performance.now() - t);
+    }
+    const swap = await benchSwapBackend('mesh', { identityPhoto: fixture('identities', 'grace-hopper.jpg'), targetPhoto: identity, iterations: 5 });
+    out.micro = {
+      faceDetectMsPerFrame: round(fb.detectMsPerFrame),
+      faceDetectMsMedian: round(fb.detectMsMedian),
+      meshMsPerFace: round(fb.meshMsPerFace),
+      flowMsPerFrame360p: round(flowTimes.reduce((a, b) => a + b, 0) / flowTimes.length),
+      swapMeshMsPerFace: round(swap.msPerFace),
+      swapMeshFaceWidth: swap.faceWidth,
+    };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  mkdirSync(path.join(packageRoot, 'reports'), { recursive: true });
+  const file = path.join(packageRoot, 'reports', 'bench.json');
+  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+  process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+  process.stderr.write(`bench: wrote ${file}\n`);
+}
+
+await main();
