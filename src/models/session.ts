@@ -60,6 +60,9 @@ async function create(src: string | Uint8Array, opts: SessionOptions, label: str
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
     ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+    // Several sessions take turns on few cores: threads that spin while idle steal the CPU
+    // the next session needs (RESTORE_ORT_SPIN=1 turns spinning back on).
+    ...(process.env.RESTORE_ORT_SPIN === '1' ? {} : { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
   };
   const tryCreate = (eps: string[]) =>
     typeof src === 'string'

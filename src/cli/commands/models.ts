@@ -66,7 +66,7 @@ export async function modelsList(_opts: { json?: boolean } = {}): Promise<Comman
   stages['restore-face'] = rf.entry ? rf.entry.name : 'skipped (no model installed)';
   const first = (task: ModelTask, none: string) => rows.find((r) => r.task === task && (r.state === 'installed' || r.state === 'embedded'))?.name ?? none;
   stages.inpaint = first('inpaint', 'builtin (no model installed)');
-  stages.swap = first('face-swap', 'none installed');
+  stages.swap = first('face-swap', 'mesh (embedded classical swap: no swap model installed)');
   stages['face-detect'] = first('face-detect', 'none');
   stages.identity = first('face-embed', 'none');
   const data: ListData = { modelsDir: modelsDir(), cuda: cudaProviderInstalled(), models: rows, stages };
