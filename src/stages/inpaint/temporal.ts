@@ -27,6 +27,11 @@ export interface TemporalOptions {
   guard?: number;
   /** Flow on a downscaled copy (1 = full size; default: 1 up to 200 px, then ~200 px). */
   flowScale?: number;
+  /**
+   * Also re-fill this ring (px) outside the hole from other frames where they show it
+   * (default 0; measured on the fixtures, 1 px gains 0.01-0.13 dB over the whole frame).
+   */
+  edgeRing?: number;
   /** Fill for what no frame saw (default 'spatial', the exemplar fill mixed with the membrane fill). */
   fallback?: 'harmonic' | 'spatial';
   spatial?: SpatialOptions;
@@ -119,14 +124,22 @@ export function temporalFill(target: WindowFrame, window: WindowFrame[], cache: 
   const holeIdx: number[] = [];
   for (let i = 0; i < n; i++) if (target.mask.data[i] >= 128) holeIdx.push(i);
   const holePixels = holeIdx.length;
+  // The ring just outside the hole, where codecs bleed the paint colour: replaced when
+  // another frame shows it, kept otherwise.
+  const ringR = opts.edgeRing ?? 0;
+  if (ringR > 0) {
+    const grown = dilateMask(target.mask, ringR);
+    for (let i = 0; i < n; i++) if (grown.data[i] >= 128 && target.mask.data[i] < 128) holeIdx.push(i);
+  }
+  const tracked = holeIdx.length;
   // Per hole pixel: distance reached and colour found, per direction.
-  const found = [new Int32Array(holePixels).fill(0), new Int32Array(holePixels).fill(0)];
-  const col = [new Float32Array(holePixels * 3), new Float32Array(holePixels * 3)];
+  const found = [new Int32Array(tracked).fill(0), new Int32Array(tracked).fill(0)];
+  const col = [new Float32Array(tracked * 3), new Float32Array(tracked * 3)];
   for (const [dirI, dir] of [[0, -1], [1, 1]] as const) {
-    const px = new Float32Array(holePixels), py = new Float32Array(holePixels);
-    const alive = new Uint8Array(holePixels).fill(1);
-    let nAlive = holePixels;
-    for (let k = 0; k < holePixels; k++) {
+    const px = new Float32Array(tracked), py = new Float32Array(tracked);
+    const alive = new Uint8Array(tracked).fill(1);
+    let nAlive = tracked;
+    for (let k = 0; k < tracked; k++) {
       px[k] = holeIdx[k] % w;
       py[k] = (holeIdx[k] / w) | 0;
     }
@@ -137,7 +150,7 @@ export function temporalFill(target: WindowFrame, window: WindowFrame[], cache: 
       const fwd = cache.get(a, b);
       const bwd = cache.get(b, a);
       const src = b.source, f = b.frame.data;
-      for (let k = 0; k < holePixels; k++) {
+      for (let k = 0; k < tracked; k++) {
         if (!alive[k]) continue;
         const x = px[k], y = py[k];
         const u = sampleBilinear(fwd.u, w, h, x, y), v = sampleBilinear(fwd.v, w, h, x, y);
@@ -166,12 +179,14 @@ export function temporalFill(target: WindowFrame, window: WindowFrame[], cache: 
   }
   const rest = createMask(w, h);
   let left = 0;
-  for (let k = 0; k < holePixels; k++) {
+  for (let k = 0; k < tracked; k++) {
     const i = holeIdx[k];
     const db = found[0][k], df = found[1][k];
     if (!db && !df) {
-      rest.data[i] = 255;
-      left++;
+      if (k < holePixels) {
+        rest.data[i] = 255;
+        left++;
+      }
       continue;
     }
     for (let c = 0; c < 3; c++) {
