@@ -156,10 +156,16 @@ export interface CaseScore {
   msPerFrame: number;
   /** builtin: share of hole pixels filled from other frames. */
   temporalShare?: number;
+  /**
+   * Mean absolute change (0-255) of the hole pixels between consecutive output frames, and the
+   * same for the reference: an output changing much more than the reference flickers.
+   */
+  holeChange: number;
+  referenceHoleChange: number;
 }
 
 /** Fill a loaded case with one method and score it against the reference. */
-export function scoreCase(c: LoadedCase, method: EvalMethod, opts: { temporalRadius?: number } = {}): CaseScore {
+export function scoreCase(c: LoadedCase, method: EvalMethod, opts: { temporalRadius?: number; carry?: boolean } = {}): CaseScore {
   const t0 = performance.now();
   let outs: RgbFrame[];
   let temporalShare: number | undefined;
@@ -171,17 +177,32 @@ export function scoreCase(c: LoadedCase, method: EvalMethod, opts: { temporalRad
     const wf = c.input.map((f, i) => prepareWindowFrame(i, f, c.mask[i]));
     const cache = new FlowCache(undefined);
     let tmp = 0, all = 0;
-    outs = wf.map((t, i) => {
-      const r = temporalFill(t, wf.slice(Math.max(0, i - R), i + R + 1), cache, { radius: R });
+    outs = [];
+    wf.forEach((t, i) => {
+      const previous = (opts.carry ?? true) && i > 0 ? { index: i - 1, frame: outs[i - 1] } : undefined;
+      const r = temporalFill(t, wf.slice(Math.max(0, i - R), i + R + 1), cache, { radius: R, previous });
       tmp += r.temporal;
       all += r.holePixels;
       cache.keep(i - R, i + R);
-      return r.frame;
+      outs.push(r.frame);
     });
     temporalShare = all ? tmp / all : 0;
   }
   const msPerFrame = (performance.now() - t0) / c.input.length;
   const mean = new MaskedMetricsMean();
   outs.forEach((o, i) => mean.add(maskedMetrics(o, c.reference[i], c.mask[i])));
-  return { method, ...mean.mean(), msPerFrame, temporalShare };
+  // Temporal change inside the hole between consecutive frames, output vs reference.
+  let dOut = 0, dRef = 0, k = 0;
+  for (let i = 1; i < outs.length; i++) {
+    const m = c.mask[i].data;
+    for (let p = 0; p < m.length; p++) {
+      if (m[p] < 128) continue;
+      for (let ch = 0; ch < 3; ch++) {
+        dOut += Math.abs(outs[i].data[3 * p + ch] - outs[i - 1].data[3 * p + ch]);
+        dRef += Math.abs(c.reference[i].data[3 * p + ch] - c.reference[i - 1].data[3 * p + ch]);
+      }
+      k += 3;
+    }
+  }
+  return { method, ...mean.mean(), msPerFrame, temporalShare, holeChange: k ? dOut / k : 0, referenceHoleChange: k ? dRef / k : 0 };
 }

@@ -102,7 +102,8 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
   const autoRadius = autoMask ? Math.min(tuning.autoRadius ?? 16, maxRadius) : 0;
   const cache = new FlowCache(undefined);
 
-  let ms = 0, frames = 0, coverageSum = 0, holePx = 0, temporalPx = 0, spatialPx = 0;
+  let ms = 0, frames = 0, coverageSum = 0, holePx = 0, temporalPx = 0, spatialPx = 0, carriedPx = 0;
+  let lastOut: { index: number; frame: RgbFrame } | undefined;
   const maskFile = path.join(ctx.reportDir, 'mask.mp4');
   let maskEnc: VideoEncoder | undefined;
   let maskWritten = false;
@@ -118,10 +119,13 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
       case 'builtin': {
         const wf = slot.wf ?? (slot.wf = prepareWindowFrame(slot.item.index, frame, mask));
         const others = window.filter((s) => s !== slot && s.mask).map((s) => s.wf ?? (s.wf = prepareWindowFrame(s.item.index, s.item.frame, s.mask!)));
-        const r = temporalFill(wf, others, cache, { radius: temporalRadius });
+        const previous = lastOut && lastOut.index === slot.item.index - 1 ? lastOut : undefined;
+        const r = temporalFill(wf, others, cache, { radius: temporalRadius, previous });
         holePx += r.holePixels;
         temporalPx += r.temporal;
         spatialPx += r.spatial;
+        carriedPx += r.carried;
+        lastOut = { index: slot.item.index, frame: r.frame };
         return r.frame;
       }
       default:
@@ -220,6 +224,7 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
         details.holePixels = holePx;
         details.filledTemporal = holePx ? +(temporalPx / holePx).toFixed(4) : 0;
         details.filledSpatial = holePx ? +(spatialPx / holePx).toFixed(4) : 0;
+        details.carriedFromPreviousOutput = holePx ? +(carriedPx / holePx).toFixed(4) : 0;
         details.flows = cache.computed;
         details.flowMsPerFlow = cache.computed ? +(cache.ms / cache.computed).toFixed(2) : 0;
       }

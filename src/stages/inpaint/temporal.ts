@@ -6,8 +6,9 @@
  * follow it into the neighbour, and copy the colour found there when the neighbour's pixel
  * is known and the forward and backward flows agree. Neighbours are tried nearest first
  * (t±1, then t±2, ...), averaging the two sides at equal distance. What no neighbour saw is
- * filled with the `spatial` method (or the harmonic fill), which then sees the temporally
- * filled pixels as known.
+ * carried from the previous frame's output along the flow when that is given (so invented
+ * content does not flicker), and the rest is filled with the `spatial` method (or the
+ * harmonic fill), which then sees the temporally filled pixels as known.
  */
 import { createMask, cloneFrame, lumaBt601, type Mask, type RgbFrame } from '../../media/frame.js';
 import { estimateFlow, sampleBilinear, type FlowField } from '../../flow/flow.js';
@@ -32,6 +33,12 @@ export interface TemporalOptions {
    * (default 0; measured on the fixtures, 1 px gains 0.01-0.13 dB over the whole frame).
    */
   edgeRing?: number;
+  /**
+   * The previous frame's output (index and filled frame): pixels no frame saw are carried
+   * from it along the flow before the spatial fill (temporal stability). Its index must be
+   * in the window.
+   */
+  previous?: { index: number; frame: RgbFrame };
   /** Fill for what no frame saw (default 'spatial', the exemplar fill mixed with the membrane fill). */
   fallback?: 'harmonic' | 'spatial';
   spatial?: SpatialOptions;
@@ -98,9 +105,10 @@ export class FlowCache {
 export interface TemporalResult {
   frame: RgbFrame;
   holePixels: number;
-  /** Hole pixels filled from other frames / by the spatial method. */
+  /** Hole pixels filled from other frames / by the spatial method / carried from the previous output. */
   temporal: number;
   spatial: number;
+  carried: number;
 }
 
 /**
@@ -115,7 +123,7 @@ export interface TemporalResult {
 export function temporalFill(target: WindowFrame, window: WindowFrame[], cache: FlowCache, opts: TemporalOptions = {}): TemporalResult {
   const { width: w, height: h } = target.frame;
   const n = w * h;
-  if (target.holes === 0) return { frame: cloneFrame(target.frame), holePixels: 0, temporal: 0, spatial: 0 };
+  if (target.holes === 0) return { frame: cloneFrame(target.frame), holePixels: 0, temporal: 0, spatial: 0, carried: 0 };
   const radius = opts.radius ?? 30;
   const tol = opts.consistency ?? 0.75;
   const out = cloneFrame(target.frame);
@@ -194,8 +202,33 @@ export function temporalFill(target: WindowFrame, window: WindowFrame[], cache: 
       out.data[3 * i + c] = clamp255(v);
     }
   }
-  const temporal = holePixels - left;
-  if (left === 0) return { frame: out, holePixels, temporal, spatial: 0 };
+  // What no frame saw: carry the previous frame's fill along the flow, when given, so the
+  // invented content stays put instead of being re-invented (and flickering) every frame.
+  let carried = 0;
+  const prev = opts.previous;
+  if (left > 0 && prev && byIndex.get(prev.index)) {
+    const pw = byIndex.get(prev.index)!;
+    const fwd = cache.get(target, pw), bwd = cache.get(pw, target);
+    const f = prev.frame.data;
+    for (let i = 0; i < n; i++) {
+      if (!rest.data[i]) continue;
+      const x = i % w, y = (i / w) | 0;
+      const qx = x + fwd.u[i], qy = y + fwd.v[i];
+      if (qx < 0 || qy < 0 || qx > w - 1 || qy > h - 1) continue;
+      if (Math.hypot(fwd.u[i] + sampleBilinear(bwd.u, w, h, qx, qy), fwd.v[i] + sampleBilinear(bwd.v, w, h, qx, qy)) > tol) continue;
+      const x0 = Math.floor(qx), y0 = Math.floor(qy), x1 = Math.min(x0 + 1, w - 1), y1 = Math.min(y0 + 1, h - 1);
+      const ax = qx - x0, ay = qy - y0;
+      for (let c = 0; c < 3; c++)
+        out.data[3 * i + c] = clamp255(
+          (f[3 * (y0 * w + x0) + c] * (1 - ax) + f[3 * (y0 * w + x1) + c] * ax) * (1 - ay) + (f[3 * (y1 * w + x0) + c] * (1 - ax) + f[3 * (y1 * w + x1) + c] * ax) * ay,
+        );
+      rest.data[i] = 0;
+      carried++;
+    }
+    left -= carried;
+  }
+  const temporal = holePixels - left - carried;
+  if (left === 0) return { frame: out, holePixels, temporal, spatial: 0, carried };
   const filled = (opts.fallback ?? 'spatial') === 'harmonic' ? harmonicFill(out, rest) : spatialFill(out, rest, opts.spatial);
-  return { frame: filled, holePixels, temporal, spatial: left };
+  return { frame: filled, holePixels, temporal, spatial: left, carried };
 }
