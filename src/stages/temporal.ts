@@ -1,0 +1,462 @@
+/**
+ * The temporal stage (`temporal`): flow-guided smoothing of the regions the earlier stages
+ * changed (restored/swapped faces, filled holes), and the flicker measurement of the output.
+ *
+ * Backends (opts.backends.temporal): 'auto' (= 'flow'), 'flow', 'none'.
+ *
+ * Per frame t >= 1, with y(t-1) the previous OUTPUT frame and x(t) the incoming frame:
+ *  1. Optical flow in both directions between y(t-1) and x(t) (src/flow/flow.ts on the
+ *     structure planes of src/metrics/flicker.ts, so a brightness jump is not mistaken for
+ *     motion), and the forward-backward check marks the pixels whose flow can be trusted.
+ *  2. Region weight R: 1 inside the changed regions (a square around each face, sized like the
+ *     aligned crops the face models paste back, and the hole mask scaled to the frame),
+ *     feathered to 0 outside. Pixels with R = 0 are copied, so the rest of the frame stays
+ *     bit-identical.
+ *  3. W = y(t-1) warped onto x(t) (Catmull-Rom). Confidence c = exp(-(r/threshold)^2), r = local (5x5)
+ *     mean of |luma(W) - luma(x)|: a small residual is flicker, a large one is real change
+ *     (a blink, an opening mouth, an occlusion the flow did not catch), left alone.
+ *  4. D = W - x. Its coarse part (normalized box average over trusted pixels) carries the
+ *     brightness/colour flicker and is blended fully; its fine part (D minus the coarse part)
+ *     carries both noise flicker and the blur of the bilinear warp, and is blended at
+ *     `detail`. out = x + a (Dcoarse + detail (D - Dcoarse)), a = strength R c valid.
+ * Because W is the previous output, this is a motion-compensated recursive (exponential)
+ * filter: the steady-state noise reduction at weight a is sqrt((1-a)/(1+a)).
+ *
+ * The stage publishes item.values.flicker (warping error of the output, FLICKER_DEFINITION,
+ * with the stage's own flow pair) and item.values.flickerBefore (same for the incoming frames,
+ * x(t-1) warped with the same flow), and reports the means and the share of pixels smoothed.
+ * Memory: the previous output frame, its luma and flow plane, and the previous input's luma.
+ */
+import { usageError } from '../errors.js';
+import type { Face } from '../faces/types.js';
+import { lumaBt601, type Mask, type RgbFrame } from '../media/frame.js';
+import {
+  bilinear,
+  boxMean,
+  consistentMask,
+  FLICKER_DEFINITION,
+  FLICKER_FLOW_MAX_SIDE,
+  flowPair,
+  flowPlane,
+  warpingError,
+  type FlowPlane,
+} from '../metrics/flicker.js';
+import { resizePlane } from '../flow/flow.js';
+import type { Logger } from '../pipeline/log.js';
+import { skippedStage, StageStats } from '../pipeline/stage.js';
+import type { FrameItem, RestoreOptions, Stage, StageReport } from '../pipeline/types.js';
+
+export const TEMPORAL_BACKENDS = ['auto', 'flow', 'none'] as const;
+
+export interface TemporalOptions {
+  /** Largest blend weight of the warped previous output, 0..1 (default 0.8). */
+  strength?: number;
+  /** Residual scale of the confidence, grey levels (default 30): r = threshold gives c = 0.37. */
+  threshold?: number;
+  /** Share of the fine (per-pixel) part of the difference that is blended, 0..1 (default 0.8). */
+  detail?: number;
+  /** Flow working size, longer side in pixels (default FLICKER_FLOW_MAX_SIDE). */
+  flowMaxSide?: number;
+  /** Half side of the region around a face, in eye distances (default 2.2). */
+  faceExtent?: number;
+  /** Frames whose share of flow-consistent pixels is below this are treated as cuts (default 0.25). */
+  minValidShare?: number;
+}
+
+export interface TemporalStageContext {
+  device?: 'auto' | 'cpu' | 'cuda';
+  log?: Logger;
+  temporal?: TemporalOptions;
+}
+
+interface Resolved {
+  strength: number;
+  threshold: number;
+  detail: number;
+  flowMaxSide: number;
+  faceExtent: number;
+  minValidShare: number;
+}
+
+function resolve(o: TemporalOptions = {}): Resolved {
+  const clamp01 = (v: number) => Math.min(1, Math.max(0, v));
+  return {
+    strength: clamp01(o.strength ?? 0.8),
+    threshold: Math.max(1, o.threshold ?? 30),
+    detail: clamp01(o.detail ?? 0.8),
+    flowMaxSide: Math.max(32, o.flowMaxSide ?? FLICKER_FLOW_MAX_SIDE),
+    faceExtent: Math.max(0.5, o.faceExtent ?? 2.2),
+    minValidShare: clamp01(o.minValidShare ?? 0.25),
+  };
+}
+
+/** Per-frame result of the smoother. */
+export interface TemporalFrameResult {
+  frame: RgbFrame;
+  /** Warping error of the output (undefined on the first frame or when no pixel was valid). */
+  flicker?: number;
+  /** Warping error of the incoming frames with the same flow. */
+  flickerBefore?: number;
+  /** Share of the frame's pixels that were changed by more than a 5% blend. */
+  smoothed: number;
+  /** Share of the frame inside a changed region (R > 0). */
+  region: number;
+  /** Share of flow-consistent pixels. */
+  valid: number;
+  /** True when the frame was treated as a cut (flow not trusted). */
+  cut: boolean;
+}
+
+interface Prev {
+  out: RgbFrame;
+  outL: Float32Array;
+  outFP: FlowPlane;
+  inL: Float32Array;
+}
+
+/**
+ * Region weight of the changed areas (0..1 per pixel), or undefined when there is none.
+ * Faces: an axis-aligned square bounding the face crop (half side = faceExtent x eye distance,
+ * grown by the roll angle), centred between the eyes and a little toward the mouth, or the
+ * detection box grown by 30% when the five points are missing; feathered over 12% of the half
+ * side. Mask: scaled to the frame (bilinear), grown and feathered by a box filter.
+ */
+export function changedRegion(w: number, h: number, faces: Face[] | undefined, mask: Mask | undefined, faceExtent = 2.2): Float32Array | undefined {
+  let R: Float32Array | undefined;
+  for (const f of faces ?? []) {
+    let cx: number, cy: number, half: number;
+    if (f.five?.length === 5) {
+      const [re, le, , rm, lm] = f.five;
+      const ex = (re.x + le.x) / 2, ey = (re.y + le.y) / 2, mx = (rm.x + lm.x) / 2, my = (rm.y + lm.y) / 2;
+      const eyeDist = Math.hypot(le.x - re.x, le.y - re.y);
+      const roll = Math.atan2(le.y - re.y, le.x - re.x);
+      cx = ex + 0.15 * (mx - ex);
+      cy = ey + 0.15 * (my - ey);
+      half = faceExtent * eyeDist * (Math.abs(Math.cos(roll)) + Math.abs(Math.sin(roll)));
+    } else {
+      cx = f.box.x + f.box.width / 2;
+      cy = f.box.y + f.box.height / 2;
+      half = 0.65 * Math.max(f.box.width, f.box.height);
+    }
+    if (!(half > 1)) continue;
+    const feather = Math.max(2, 0.12 * half);
+    const x0 = Math.max(0, Math.floor(cx - half - feather)), x1 = Math.min(w - 1, Math.ceil(cx + half + feather));
+    const y0 = Math.max(0, Math.floor(cy - half - feather)), y1 = Math.min(h - 1, Math.ceil(cy + half + feather));
+    if (x0 > x1 || y0 > y1) continue;
+    R ??= new Float32Array(w * h);
+    for (let y = y0; y <= y1; y++) {
+      const dy = Math.abs(y - cy) - half;
+      for (let x = x0; x <= x1; x++) {
+        const dx = Math.abs(x - cx) - half;
+        const d = Math.max(dx, dy); // > 0 outside the square
+        const r = d <= 0 ? 1 : 1 - d / feather;
+        const i = y * w + x;
+        if (r > R[i]) R[i] = r;
+      }
+    }
+  }
+  if (mask) {
+    let any = false;
+    for (let i = 0; i < mask.data.length; i++) if (mask.data[i]) { any = true; break; }
+    if (any) {
+      const m = new Float32Array(mask.width * mask.height);
+      for (let i = 0; i < m.length; i++) m[i] = mask.data[i] / 255;
+      const up = mask.width === w && mask.height === h ? m : resizePlane(m, mask.width, mask.height, w, h);
+      const grow = Math.max(2, Math.round(0.01 * Math.max(w, h)));
+      const soft = boxMean(up, w, h, grow);
+      R ??= new Float32Array(w * h);
+      for (let i = 0; i < soft.length; i++) {
+        const r = Math.min(1, 3 * soft[i]);
+        if (r > R[i]) R[i] = r;
+      }
+    }
+  }
+  return R;
+}
+
+/** The recursive flow-guided smoother; one instance per clip, frames pushed in order. */
+export class TemporalSmoother {
+  readonly o: Resolved;
+  private prev?: Prev;
+  constructor(o: TemporalOptions = {}) {
+    this.o = resolve(o);
+  }
+
+  reset(): void {
+    this.prev = undefined;
+  }
+
+  process(frame: RgbFrame, faces?: Face[], mask?: Mask): TemporalFrameResult {
+    const { width: w, height: h } = frame;
+    const n = w * h;
+    const xL = lumaBt601(frame);
+    const fp = flowPlane(xL, w, h, this.o.flowMaxSide);
+    const R = changedRegion(w, h, faces, mask, this.o.faceExtent);
+    let region = 0;
+    if (R) for (let i = 0; i < n; i++) if (R[i] > 0) region++;
+    const prev = this.prev && this.prev.out.width === w && this.prev.out.height === h ? this.prev : undefined;
+    if (!prev) {
+      this.prev = { out: frame, outL: xL, outFP: fp, inL: xL };
+      return { frame, smoothed: 0, region: region / n, valid: 0, cut: false };
+    }
+    const pair = flowPair(prev.outFP, fp);
+    const valid = consistentMask(pair);
+    let nValid = 0;
+    for (let i = 0; i < n; i++) nValid += valid[i];
+    const validShare = nValid / n;
+    const before = warpingError(prev.inL, xL, pair.back, valid);
+    const cut = validShare < this.o.minValidShare;
+
+    let out = frame;
+    let outL = xL;
+    let smoothed = 0;
+    if (R && region > 0 && !cut && this.o.strength > 0) {
+      const r = this.blend(frame, xL, prev, pair.back, valid, R);
+      out = r.frame;
+      smoothed = r.smoothed;
+      outL = lumaBt601(out);
+    }
+    const after = warpingError(prev.outL, outL, pair.back, valid);
+    this.prev = { out, outL, outFP: out === frame ? fp : flowPlane(outL, w, h, this.o.flowMaxSide), inL: xL };
+    return {
+      frame: out,
+      flicker: Number.isFinite(after.flicker) ? after.flicker : undefined,
+      flickerBefore: Number.isFinite(before.flicker) ? before.flicker : undefined,
+      smoothed: smoothed / n,
+      region: region / n,
+      valid: validShare,
+      cut,
+    };
+  }
+
+  private blend(frame: RgbFrame, xL: Float32Array, prev: Prev, back: { u: Float32Array; v: Float32Array }, valid: Uint8Array, R: Float32Array): { frame: RgbFrame; smoothed: number } {
+    const { width: w, height: h } = frame;
+    // Bounding box of the region, grown by the filter radii so the box filters see context.
+    let bx0 = w, by0 = h, bx1 = -1, by1 = -1;
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        if (R[y * w + x] > 0) {
+          if (x < bx0) bx0 = x;
+          if (x > bx1) bx1 = x;
+          if (y < by0) by0 = y;
+          if (y > by1) by1 = y;
+        }
+    const lpR = Math.max(2, Math.round(Math.max(w, h) / 128));
+    const pad = lpR + 3;
+    bx0 = Math.max(0, bx0 - pad); by0 = Math.max(0, by0 - pad);
+    bx1 = Math.min(w - 1, bx1 + pad); by1 = Math.min(h - 1, by1 + pad);
+    const rw = bx1 - bx0 + 1, rh = by1 - by0 + 1, rn = rw * rh;
+    const src = frame.data, pv = prev.out.data;
+    // Warped previous output (RGB) and the per-pixel luma residual, inside the box.
+    const W = new Float32Array(rn * 3);
+    const res = new Float32Array(rn);
+    const vf = new Float32Array(rn);
+    for (let y = 0; y < rh; y++) {
+      for (let x = 0; x < rw; x++) {
+        const fx = bx0 + x, fy = by0 + y;
+        const i = fy * w + fx, j = y * rw + x;
+        if (!valid[i]) continue;
+        vf[j] = 1;
+        const px = fx + back.u[i], py = fy + back.v[i];
+        warpCubic(pv, w, h, px, py, W, j * 3);
+        res[j] = Math.abs(0.299 * W[j * 3] + 0.587 * W[j * 3 + 1] + 0.114 * W[j * 3 + 2] - xL[i]);
+      }
+    }
+    // Confidence: local mean residual over trusted pixels (normalized box filter).
+    const rm = boxMean(res, rw, rh, 2), vm = boxMean(vf, rw, rh, 2);
+    const conf = new Float32Array(rn);
+    const t2 = this.o.threshold * this.o.threshold;
+    for (let j = 0; j < rn; j++) {
+      if (!vf[j]) continue;
+      const r = rm[j] / Math.max(vm[j], 1e-3);
+      conf[j] = Math.exp(-(r * r) / t2) * vm[j];
+    }
+    // Coarse part of the difference: box average of conf * D over the box average of conf.
+    const cm = boxMean(conf, rw, rh, lpR);
+    const D = [new Float32Array(rn), new Float32Array(rn), new Float32Array(rn)];
+    for (let j = 0; j < rn; j++) {
+      if (!conf[j]) continue;
+      const i = ((by0 + Math.floor(j / rw)) * w + bx0 + (j % rw)) * 3;
+      for (let c = 0; c < 3; c++) D[c][j] = conf[j] * (W[j * 3 + c] - src[i + c]);
+    }
+    const Dc = D.map((d) => boxMean(d, rw, rh, lpR));
+    const data = new Uint8Array(src);
+    const { strength, detail } = this.o;
+    let smoothed = 0;
+    for (let y = 0; y < rh; y++) {
+      for (let x = 0; x < rw; x++) {
+        const j = y * rw + x;
+        const fi = (by0 + y) * w + bx0 + x;
+        const a = strength * R[fi] * conf[j];
+        if (a <= 0) continue;
+        const k = 1 / Math.max(cm[j], 1e-3);
+        const i = fi * 3;
+        let changed = false;
+        for (let c = 0; c < 3; c++) {
+          const xv = src[i + c];
+          const d = W[j * 3 + c] - xv;
+          const coarse = Dc[c][j] * k;
+          const v = Math.round(xv + a * (coarse + detail * (d - coarse)));
+          const q = v < 0 ? 0 : v > 255 ? 255 : v;
+          if (q !== xv) changed = true;
+          data[i + c] = q;
+        }
+        if (changed && a > 0.05) smoothed++;
+      }
+    }
+    return { frame: { width: w, height: h, data }, smoothed };
+  }
+}
+
+/**
+ * Catmull-Rom (bicubic, a = -0.5) sample of packed RGB at (px, py), clamped borders, written to
+ * out[o..o+2]. Sharper than bilinear, so the recursive blend does not soften the face frame
+ * after frame.
+ */
+function warpCubic(src: Uint8Array, w: number, h: number, px: number, py: number, out: Float32Array, o: number): void {
+  const ix = Math.floor(px), iy = Math.floor(py);
+  const tx = px - ix, ty = py - iy;
+  const wx = cubicWeights(tx, WX), wy = cubicWeights(ty, WY);
+  let r = 0, g = 0, b = 0;
+  for (let m = 0; m < 4; m++) {
+    const yy = Math.min(h - 1, Math.max(0, iy - 1 + m));
+    const row = yy * w;
+    let rr = 0, gg = 0, bb = 0;
+    for (let k = 0; k < 4; k++) {
+      const xx = Math.min(w - 1, Math.max(0, ix - 1 + k));
+      const a = (row + xx) * 3, q = wx[k];
+      rr += src[a] * q;
+      gg += src[a + 1] * q;
+      bb += src[a + 2] * q;
+    }
+    r += rr * wy[m];
+    g += gg * wy[m];
+    b += bb * wy[m];
+  }
+  out[o] = r;
+  out[o + 1] = g;
+  out[o + 2] = b;
+}
+
+const WX = new Float64Array(4), WY = new Float64Array(4);
+function cubicWeights(t: number, out: Float64Array): Float64Array {
+  const t2 = t * t, t3 = t2 * t;
+  out[0] = (-t3 + 2 * t2 - t) / 2;
+  out[1] = (3 * t3 - 5 * t2 + 2) / 2;
+  out[2] = (-3 * t3 + 4 * t2 + t) / 2;
+  out[3] = (t3 - t2) / 2;
+  return out;
+}
+
+function mean(xs: number[]): number | undefined {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined;
+}
+const r4 = (v: number | undefined) => (v === undefined ? undefined : +v.toFixed(4));
+
+/** The temporal stage. See the file comment for the method. */
+export async function createTemporalStage(opts: RestoreOptions, ctx: TemporalStageContext = {}): Promise<Stage> {
+  const want = opts.backends?.temporal ?? 'auto';
+  if (!(TEMPORAL_BACKENDS as readonly string[]).includes(want)) throw usageError(`unknown temporal backend '${want}'`, `use one of ${TEMPORAL_BACKENDS.join(', ')}`);
+  if (want === 'none') return skippedStage('temporal', 'temporal backend none requested');
+  const smoother = new TemporalSmoother(ctx.temporal);
+  const stats = new StageStats();
+  const before: number[] = [], after: number[] = [], smoothedShares: number[] = [], regionShares: number[] = [], validShares: number[] = [];
+  let framesWithRegion = 0, cuts = 0;
+  const reason = 'motion-compensated recursive blend of changed regions (faces, holes) with the previous output, gated by forward-backward flow consistency and warp residual';
+  return {
+    name: 'temporal',
+    backend: 'flow',
+    async *run(input: AsyncIterable<FrameItem>, runCtx) {
+      smoother.reset();
+      for await (const item of input) {
+        if (runCtx?.signal?.aborted) return;
+        const r = await stats.time(() => smoother.process(item.frame, item.faces, item.mask));
+        stats.frames++;
+        item.frame = r.frame;
+        if (r.region > 0) framesWithRegion++;
+        if (r.cut) cuts++;
+        regionShares.push(r.region);
+        if (item.index > 0 || r.flicker !== undefined) {
+          smoothedShares.push(r.smoothed);
+          validShares.push(r.valid);
+        }
+        if (r.flicker !== undefined || r.flickerBefore !== undefined) {
+          item.values ??= {};
+          if (r.flicker !== undefined) {
+            item.values.flicker = +r.flicker.toFixed(4);
+            after.push(r.flicker);
+          }
+          if (r.flickerBefore !== undefined) {
+            item.values.flickerBefore = +r.flickerBefore.toFixed(4);
+            before.push(r.flickerBefore);
+          }
+        }
+        yield item;
+      }
+    },
+    report(): StageReport {
+      const o = smoother.o;
+      const note =
+        stats.frames > 0 && framesWithRegion === 0
+          ? 'no face or hole regions reached this stage: flicker was measured, nothing was smoothed'
+          : undefined;
+      return stats.report({
+        name: 'temporal',
+        backend: 'flow',
+        ran: true,
+        reason: note ?? reason,
+        details: {
+          flickerBeforeMean: r4(mean(before)),
+          flickerAfterMean: r4(mean(after)),
+          smoothedShare: r4(mean(smoothedShares)),
+          regionShare: r4(mean(regionShares)),
+          validShare: r4(mean(validShares)),
+          framesWithRegion,
+          cuts,
+          strength: o.strength,
+          threshold: o.threshold,
+          detail: o.detail,
+          flowMaxSide: o.flowMaxSide,
+          flickerDefinition: FLICKER_DEFINITION,
+          ...(note ? { note } : {}),
+        },
+      });
+    },
+  };
+}
+
+/** Time the smoother per frame on a synthetic moving frame with one face region (for `npm run bench`). */
+export function benchTemporal(sizes: { width: number; height: number }[] = [{ width: 384, height: 384 }, { width: 1280, height: 720 }], frames = 4): { width: number; height: number; msPerFrame: number; flowMaxSide: number }[] {
+  const out: { width: number; height: number; msPerFrame: number; flowMaxSide: number }[] = [];
+  for (const { width: w, height: h } of sizes) {
+    const s = new TemporalSmoother();
+    const face: Face = {
+      trackId: 0,
+      box: { x: w * 0.35, y: h * 0.25, width: w * 0.3, height: w * 0.3 },
+      score: 1,
+      keypoints: [],
+      five: [
+        { x: w * 0.44, y: h * 0.4 },
+        { x: w * 0.56, y: h * 0.4 },
+        { x: w * 0.5, y: h * 0.46 },
+        { x: w * 0.45, y: h * 0.52 },
+        { x: w * 0.55, y: h * 0.52 },
+      ],
+    };
+    let ms = 0;
+    for (let t = 0; t <= frames; t++) {
+      const data = new Uint8Array(w * h * 3);
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) {
+          const v = 128 + 60 * Math.sin((x + 1.3 * t) / 9) * Math.cos((y - 0.7 * t) / 13) + (t % 2 ? 6 : -6);
+          const i = (y * w + x) * 3;
+          data[i] = data[i + 1] = data[i + 2] = Math.max(0, Math.min(255, Math.round(v)));
+        }
+      const t0 = performance.now();
+      s.process({ width: w, height: h, data }, [face]);
+      if (t > 0) ms += performance.now() - t0;
+    }
+    out.push({ width: w, height: h, msPerFrame: +(ms / frames).toFixed(1), flowMaxSide: s.o.flowMaxSide });
+  }
+  return out;
+}
