@@ -340,7 +340,7 @@ export function resizePlane(src: Float32Array, w: number, h: number, w2: number,
   return out;
 }
 
-function resizeValid(v: Uint8Array, w: number, h: number, w2: number, h2: number): Uint8Array {
+export function resizeValid(v: Uint8Array, w: number, h: number, w2: number, h2: number): Uint8Array {
   const f = new Float32Array(w * h);
   for (let i = 0; i < f.length; i++) f[i] = v[i] ? 1 : 0;
   const r = resizePlane(f, w, h, w2, h2);

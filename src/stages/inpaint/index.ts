@@ -92,7 +92,8 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
   let model: ModelInpainter | undefined;
   if (choice.model) model = await openModelInpainter(choice.model, { device: ctx.device, log: (m) => ctx.log.debug(m) });
 
-  const frameBytes = width * height * 3 * 2.5; // frame + window extras (luma, flows)
+  // Per buffered frame: the RGB input, its filled copy, luma (float), masks; flows are kept small.
+  const frameBytes = width * height * 13;
   const budget = tuning.windowBytes ?? 384 * 2 ** 20;
   const maxRadius = Math.max(1, Math.floor(budget / frameBytes / 2));
   const temporalRadius = choice.backend === 'builtin' ? Math.min(tuning.temporalRadius ?? 30, maxRadius) : 0;

@@ -11,7 +11,7 @@
  * harmonic fill), which then sees the temporally filled pixels as known.
  */
 import { createMask, cloneFrame, lumaBt601, type Mask, type RgbFrame } from '../../media/frame.js';
-import { estimateFlow, sampleBilinear, type FlowField } from '../../flow/flow.js';
+import { estimateFlow, resizePlane, resizeValid, sampleBilinear, type FlowField } from '../../flow/flow.js';
 import { harmonicFill, clamp255 } from './harmonic.js';
 import { dilateMask } from './mask.js';
 import { spatialFill, type SpatialOptions } from './patchmatch.js';
@@ -26,8 +26,6 @@ export interface TemporalOptions {
    * into them; default 1.5 px).
    */
   guard?: number;
-  /** Flow on a downscaled copy (1 = full size; default: 1 up to 200 px, then ~200 px). */
-  flowScale?: number;
   /**
    * Also re-fill this ring (px) outside the hole from other frames where they show it
    * (default 0; measured on the fixtures, 1 px gains 0.01-0.13 dB over the whole frame).
@@ -73,22 +71,62 @@ export function prepareWindowFrame(index: number, frame: RgbFrame, mask: Mask, g
   return { index, frame, mask, luma, valid, source, holes };
 }
 
+/**
+ * A flow kept at the size it was estimated at (a few hundred pixels at most), sampled in
+ * full-resolution pixels: memory per flow stays small whatever the frame size.
+ */
+export class ScaledFlow {
+  private readonly sx: number;
+  private readonly sy: number;
+  constructor(readonly field: FlowField, readonly fullWidth: number, readonly fullHeight: number) {
+    this.sx = field.width / fullWidth;
+    this.sy = field.height / fullHeight;
+  }
+  /** Displacement (full-resolution pixels) at full-resolution position (x, y), into out[0..1]. */
+  at(x: number, y: number, out: Float32Array): Float32Array {
+    const f = this.field;
+    if (this.sx === 1 && this.sy === 1) {
+      out[0] = sampleBilinear(f.u, f.width, f.height, x, y);
+      out[1] = sampleBilinear(f.v, f.width, f.height, x, y);
+    } else {
+      const fx = (x + 0.5) * this.sx - 0.5, fy = (y + 0.5) * this.sy - 0.5;
+      out[0] = sampleBilinear(f.u, f.width, f.height, fx, fy) / this.sx;
+      out[1] = sampleBilinear(f.v, f.width, f.height, fx, fy) / this.sy;
+    }
+    return out;
+  }
+}
+
 /** Flows between frames of the window, computed once each and dropped when they leave it. */
 export class FlowCache {
-  private flows = new Map<string, FlowField>();
+  private flows = new Map<string, ScaledFlow>();
+  private small = new WeakMap<WindowFrame, { luma: Float32Array; valid: Uint8Array; w: number; h: number }>();
   computed = 0;
   ms = 0;
+  /** `scale`: flow size relative to the frame (default: 1 up to 200 px, then ~200 px on the long side). */
   constructor(private readonly scale: number | undefined) {}
-  get(a: WindowFrame, b: WindowFrame): FlowField {
+  private reduced(f: WindowFrame, s: number) {
+    let r = this.small.get(f);
+    if (!r) {
+      const { width, height } = f.frame;
+      const w = Math.max(8, Math.round(width * s)), h = Math.max(8, Math.round(height * s));
+      r = s >= 1 ? { luma: f.luma, valid: f.valid, w: width, h: height } : { luma: resizePlane(f.luma, width, height, w, h), valid: resizeValid(f.valid, width, height, w, h), w, h };
+      this.small.set(f, r);
+    }
+    return r;
+  }
+  get(a: WindowFrame, b: WindowFrame): ScaledFlow {
     const key = `${a.index}>${b.index}`;
     let f = this.flows.get(key);
     if (!f) {
       const { width, height } = a.frame;
-      const scale = this.scale ?? (Math.max(width, height) > 200 ? 200 / Math.max(width, height) : 1);
+      const s = this.scale ?? (Math.max(width, height) > 200 ? 200 / Math.max(width, height) : 1);
       const t0 = performance.now();
-      f = estimateFlow(a.luma, b.luma, { width, height, validPrev: a.valid, validNext: b.valid, scale });
+      const ra = this.reduced(a, s), rb = this.reduced(b, s);
+      const field = estimateFlow(ra.luma, rb.luma, { width: ra.w, height: ra.h, validPrev: ra.valid, validNext: rb.valid });
       this.ms += performance.now() - t0;
       this.computed++;
+      f = new ScaledFlow(field, width, height);
       this.flows.set(key, f);
     }
     return f;
@@ -128,6 +166,7 @@ export function temporalFill(target: WindowFrame, window: WindowFrame[], cache: 
   const tol = opts.consistency ?? 0.75;
   const out = cloneFrame(target.frame);
   const byIndex = new Map(window.map((f) => [f.index, f]));
+  const uv = new Float32Array(2), uv2 = new Float32Array(2);
   byIndex.set(target.index, target);
   const holeIdx: number[] = [];
   for (let i = 0; i < n; i++) if (target.mask.data[i] >= 128) holeIdx.push(i);
@@ -161,9 +200,10 @@ export function temporalFill(target: WindowFrame, window: WindowFrame[], cache: 
       for (let k = 0; k < tracked; k++) {
         if (!alive[k]) continue;
         const x = px[k], y = py[k];
-        const u = sampleBilinear(fwd.u, w, h, x, y), v = sampleBilinear(fwd.v, w, h, x, y);
+        fwd.at(x, y, uv);
+        const u = uv[0], v = uv[1];
         const qx = x + u, qy = y + v;
-        if (qx < 0 || qy < 0 || qx > w - 1 || qy > h - 1 || Math.hypot(u + sampleBilinear(bwd.u, w, h, qx, qy), v + sampleBilinear(bwd.v, w, h, qx, qy)) > tol) {
+        if (qx < 0 || qy < 0 || qx > w - 1 || qy > h - 1 || (bwd.at(qx, qy, uv2), Math.hypot(u + uv2[0], v + uv2[1])) > tol) {
           alive[k] = 0;
           nAlive--;
           continue;
@@ -213,9 +253,11 @@ export function temporalFill(target: WindowFrame, window: WindowFrame[], cache: 
     for (let i = 0; i < n; i++) {
       if (!rest.data[i]) continue;
       const x = i % w, y = (i / w) | 0;
-      const qx = x + fwd.u[i], qy = y + fwd.v[i];
+      fwd.at(x, y, uv);
+      const qx = x + uv[0], qy = y + uv[1];
       if (qx < 0 || qy < 0 || qx > w - 1 || qy > h - 1) continue;
-      if (Math.hypot(fwd.u[i] + sampleBilinear(bwd.u, w, h, qx, qy), fwd.v[i] + sampleBilinear(bwd.v, w, h, qx, qy)) > tol) continue;
+      bwd.at(qx, qy, uv2);
+      if (Math.hypot(uv[0] + uv2[0], uv[1] + uv2[1]) > tol) continue;
       const x0 = Math.floor(qx), y0 = Math.floor(qy), x1 = Math.min(x0 + 1, w - 1), y1 = Math.min(y0 + 1, h - 1);
       const ax = qx - x0, ay = qy - y0;
       for (let c = 0; c < 3; c++)
