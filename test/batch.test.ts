@@ -20,7 +20,8 @@ import { probeVideo } from '../src/media/probe.js';
 import { resolveFfmpeg } from '../src/media/ffmpeg.js';
 import { packageRoot } from '../src/models/paths.js';
 
-const RUN = { maxFrames: 8, thumbnails: 2, preset: 'veryfast' };
+// Cheap backends where the point is orchestration (the faces stage still runs: it decides "no face").
+const RUN = { maxFrames: 8, thumbnails: 2, preset: 'veryfast', backends: { inpaint: 'harmonic' } };
 let work: string;
 let input: string;
 let out: string;
@@ -283,7 +284,7 @@ async function assertComplete(o: string, m: BatchManifest): Promise<void> {
 describe('kill -9 in the middle of a batch', () => {
   let dir: string;
   // The real command line: `restore batch <dir> --out <o> ...`.
-  const cli = (o: string) => [path.join(packageRoot, 'dist/cli/main.js'), 'batch', dir, '--out', o, '--max-frames', '16', '--thumbnails', '2', '--preset', 'veryfast', '--json'];
+  const cli = (o: string) => [path.join(packageRoot, 'dist/cli/main.js'), 'batch', dir, '--out', o, '--max-frames', '16', '--thumbnails', '2', '--preset', 'veryfast', '--inpaint', 'harmonic', '--json'];
   beforeAll(async () => {
     ensureBuilt();
     dir = path.join(work, 'kill-in');
@@ -402,7 +403,7 @@ describe('options and interruption', () => {
     let started = 0;
     const err = await runBatch(dir, {
       out: o,
-      run: { thumbnails: 0, preset: 'veryfast' },
+      run: { thumbnails: 0, preset: 'veryfast', maxFrames: 16, backends: { inpaint: 'harmonic' } },
       signal: c.signal,
       onVideo: (e) => {
         if (e.phase === 'start' && ++started === 2) setTimeout(() => c.abort(), 30);

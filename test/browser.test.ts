@@ -19,7 +19,7 @@ import { packageRoot } from '../src/models/paths.js';
 import { launchBrowser, openFile, type BrowserSession } from './helpers/browser.js';
 
 const SHOTS = path.join(packageRoot, 'reports', 'screenshots');
-const RUN = { maxFrames: 6, thumbnails: 2, preset: 'veryfast' };
+const RUN = { maxFrames: 6, thumbnails: 2, preset: 'veryfast', backends: { inpaint: 'harmonic' } };
 let work: string;
 let out: string;
 let junit: string;
