@@ -425,9 +425,19 @@ export async function createTemporalStage(opts: RestoreOptions, ctx: TemporalSta
   };
 }
 
+export interface TemporalBench {
+  width: number;
+  height: number;
+  /** Wall-clock ms per frame (after the first). */
+  msPerFrame: number;
+  /** CPU ms per frame of this process (user + system): the cost on an idle core. */
+  cpuMsPerFrame: number;
+  flowMaxSide: number;
+}
+
 /** Time the smoother per frame on a synthetic moving frame with one face region (for `npm run bench`). */
-export function benchTemporal(sizes: { width: number; height: number }[] = [{ width: 384, height: 384 }, { width: 1280, height: 720 }], frames = 4): { width: number; height: number; msPerFrame: number; flowMaxSide: number }[] {
-  const out: { width: number; height: number; msPerFrame: number; flowMaxSide: number }[] = [];
+export function benchTemporal(sizes: { width: number; height: number }[] = [{ width: 384, height: 384 }, { width: 1280, height: 720 }], frames = 4): TemporalBench[] {
+  const out: TemporalBench[] = [];
   for (const { width: w, height: h } of sizes) {
     const s = new TemporalSmoother();
     const face: Face = {
@@ -443,7 +453,7 @@ export function benchTemporal(sizes: { width: number; height: number }[] = [{ wi
         { x: w * 0.55, y: h * 0.52 },
       ],
     };
-    let ms = 0;
+    let ms = 0, cpu = 0;
     for (let t = 0; t <= frames; t++) {
       const data = new Uint8Array(w * h * 3);
       for (let y = 0; y < h; y++)
@@ -453,10 +463,15 @@ export function benchTemporal(sizes: { width: number; height: number }[] = [{ wi
           data[i] = data[i + 1] = data[i + 2] = Math.max(0, Math.min(255, Math.round(v)));
         }
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       s.process({ width: w, height: h, data }, [face]);
-      if (t > 0) ms += performance.now() - t0;
+      if (t > 0) {
+        ms += performance.now() - t0;
+        const c = process.cpuUsage(c0);
+        cpu += (c.user + c.system) / 1000;
+      }
     }
-    out.push({ width: w, height: h, msPerFrame: +(ms / frames).toFixed(1), flowMaxSide: s.o.flowMaxSide });
+    out.push({ width: w, height: h, msPerFrame: +(ms / frames).toFixed(1), cpuMsPerFrame: +(cpu / frames).toFixed(1), flowMaxSide: s.o.flowMaxSide });
   }
   return out;
 }
