@@ -189,6 +189,49 @@ function boxMean(src: Float32Array, w: number, h: number, r: number, tmp: Float3
 }
 let colAcc = new Float64Array(0);
 
+/** boxMean over several planes at once (one pass per row for all of them). */
+function boxMeanMulti(srcs: Float32Array[], w: number, h: number, r: number, tmps: Float32Array[], outs: Float32Array[]): void {
+  const m = srcs.length;
+  const k = 1 / (2 * r + 1);
+  const wm = w - 1, hm = h - 1;
+  for (let c = 0; c < m; c++) {
+    const src = srcs[c], tmp = tmps[c];
+    for (let y = 0; y < h; y++) {
+      const row = y * w;
+      let s = 0;
+      for (let d = -r; d <= r; d++) s += src[row + (d < 0 ? 0 : d > wm ? wm : d)];
+      for (let x = 0; x < w; x++) {
+        tmp[row + x] = s * k;
+        const add = x + r + 1, sub = x - r;
+        s += src[row + (add > wm ? wm : add)] - src[row + (sub < 0 ? 0 : sub)];
+      }
+    }
+  }
+  if (multiAcc.length < m * w) multiAcc = new Float64Array(m * w);
+  const acc = multiAcc;
+  acc.fill(0, 0, m * w);
+  for (let c = 0; c < m; c++) {
+    const tmp = tmps[c], o = c * w;
+    for (let d = -r; d <= r; d++) {
+      const rr = (d < 0 ? 0 : d > hm ? hm : d) * w;
+      for (let x = 0; x < w; x++) acc[o + x] += tmp[rr + x];
+    }
+  }
+  for (let y = 0; y < h; y++) {
+    const row = y * w;
+    const add = y + r + 1, sub = y - r;
+    const ra = (add > hm ? hm : add) * w, rs = (sub < 0 ? 0 : sub) * w;
+    for (let c = 0; c < m; c++) {
+      const tmp = tmps[c], out = outs[c], o = c * w;
+      for (let x = 0; x < w; x++) {
+        out[row + x] = acc[o + x] * k;
+        acc[o + x] += tmp[ra + x] - tmp[rs + x];
+      }
+    }
+  }
+}
+let multiAcc = new Float64Array(0);
+
 function refineLevel(L: Level, u: Float32Array, v: Float32Array, iterations: number, radius: number): void {
   const { w, h, a, b, va, vb } = L;
   const n = w * h;
@@ -196,7 +239,7 @@ function refineLevel(L: Level, u: Float32Array, v: Float32Array, iterations: num
   const wgt = new Float32Array(n);
   const pxx = new Float32Array(n), pxy = new Float32Array(n), pyy = new Float32Array(n), pxt = new Float32Array(n), pyt = new Float32Array(n);
   const sxx = new Float32Array(n), sxy = new Float32Array(n), syy = new Float32Array(n), sxt = new Float32Array(n), syt = new Float32Array(n), sw = new Float32Array(n);
-  const tmp = new Float32Array(n);
+  const tmps = Array.from({ length: 6 }, () => new Float32Array(n));
   const conf = new Float32Array(n);
   // Tikhonov term, in (grey levels per pixel)^2: keeps textureless windows near the prior.
   const lambda = 1;
@@ -223,11 +266,12 @@ function refineLevel(L: Level, u: Float32Array, v: Float32Array, iterations: num
         const inside = fx >= 0 && fy >= 0 && fx <= w - 1 && fy <= h - 1;
         const cx = fx < 0 ? 0 : fx > w - 1 ? w - 1 : fx;
         const cy = fy < 0 ? 0 : fy > h - 1 ? h - 1 : fy;
-        const x0 = Math.floor(cx), y0 = Math.floor(cy);
+        const x0 = cx | 0, y0 = cy | 0; // cx, cy >= 0
         const x1 = x0 < w - 1 ? x0 + 1 : x0, y1 = y0 < h - 1 ? y0 + 1 : y0;
         const ax = cx - x0, ay = cy - y0;
-        bw[i] = (b[y0 * w + x0] * (1 - ax) + b[y0 * w + x1] * ax) * (1 - ay) + (b[y1 * w + x0] * (1 - ax) + b[y1 * w + x1] * ax) * ay;
-        const vn = vb[Math.round(cy) * w + Math.round(cx)];
+        const r0 = y0 * w, r1 = y1 * w;
+        bw[i] = (b[r0 + x0] * (1 - ax) + b[r0 + x1] * ax) * (1 - ay) + (b[r1 + x0] * (1 - ax) + b[r1 + x1] * ax) * ay;
+        const vn = vb[(ay < 0.5 ? r0 : r1) + (ax < 0.5 ? x0 : x1)];
         wgt[i] = inside ? va[i] * vn : 0;
       }
     }
@@ -241,12 +285,7 @@ function refineLevel(L: Level, u: Float32Array, v: Float32Array, iterations: num
       pxt[i] = wi * gx * gt;
       pyt[i] = wi * gy * gt;
     }
-    boxMean(pxx, w, h, radius, tmp, sxx);
-    boxMean(pxy, w, h, radius, tmp, sxy);
-    boxMean(pyy, w, h, radius, tmp, syy);
-    boxMean(pxt, w, h, radius, tmp, sxt);
-    boxMean(pyt, w, h, radius, tmp, syt);
-    boxMean(wgt, w, h, radius, tmp, sw);
+    boxMeanMulti([pxx, pxy, pyy, pxt, pyt, wgt], w, h, radius, tmps, [sxx, sxy, syy, sxt, syt, sw]);
     for (let i = 0; i < n; i++) {
       const A = sxx[i] + lambda + 1e-3, B = sxy[i], C = syy[i] + lambda + 1e-3;
       const det = A * C - B * B;
@@ -277,16 +316,14 @@ function refineLevel(L: Level, u: Float32Array, v: Float32Array, iterations: num
  */
 function smoothFlow(u: Float32Array, v: Float32Array, w: number, h: number, conf: Float32Array, unknown: Uint8Array, r: number): void {
   const n = w * h;
-  const [c, cu, cv, tmp, sc, su, sv] = scratch(n, 7);
+  const [c, cu, cv, tmp, sc, su, sv, tmp2, tmp3] = scratch(n, 9);
   for (let i = 0; i < n; i++) {
     const ci = unknown[i] ? 1e-3 : Math.min(conf[i], 100) + 1e-3;
     c[i] = ci;
     cu[i] = ci * u[i];
     cv[i] = ci * v[i];
   }
-  boxMean(c, w, h, r, tmp, sc);
-  boxMean(cu, w, h, r, tmp, su);
-  boxMean(cv, w, h, r, tmp, sv);
+  boxMeanMulti([c, cu, cv], w, h, r, [tmp, tmp2, tmp3], [sc, su, sv]);
   for (let i = 0; i < n; i++) {
     u[i] = su[i] / sc[i];
     v[i] = sv[i] / sc[i];
