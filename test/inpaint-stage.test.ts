@@ -66,6 +66,7 @@ describe('inpaint stage', () => {
     for await (const it of stage.run(items(info), rctx(o))) {
       seen.push(it.index);
       expect(it.mask).toBeDefined();
+      expect(it.values?.maskCoverage).toBeCloseTo(truth[it.index].filter((v) => v).length / truth[it.index].length, 4);
       expect(Buffer.compare(Buffer.from(it.mask!.data), Buffer.from(truth[it.index]))).toBe(0);
       for (let i = 0; i < it.mask!.data.length; i++) {
         const d = Math.abs(it.frame.data[3 * i] - it.input.data[3 * i]) + Math.abs(it.frame.data[3 * i + 1] - it.input.data[3 * i + 1]);

@@ -168,7 +168,9 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
         slot.item.mask = slot.mask;
         ms += performance.now() - t0;
         frames++;
-        coverageSum += maskCoverage(slot.mask!);
+        const cov = maskCoverage(slot.mask!);
+        coverageSum += cov;
+        slot.item.values = { ...slot.item.values, maskCoverage: +cov.toFixed(5) };
         if (tuning.writeMask ?? true) {
           if (!maskEnc) maskEnc = await VideoEncoder.open({ out: maskFile, width, height, fps: ctx.video.fps, crf: 0, preset: 'veryfast', signal: ctx.signal });
           const rgb = createFrame(width, height);
