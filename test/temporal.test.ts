@@ -186,6 +186,25 @@ describe('temporal stage (flow backend)', () => {
     expect(sBorder / kBorder).toBeLessThan(8);
   }, 60_000);
 
+  it('a cut (different content) is not blended with the shot before it', async () => {
+    const flip = (f: RgbFrame): RgbFrame => {
+      const data = new Uint8Array(f.data.length);
+      for (let y = 0; y < 384; y++) data.set(f.data.subarray((383 - y) * 384 * 3, (384 - y) * 384 * 3), y * 384 * 3);
+      return { width: 384, height: 384, data };
+    };
+    // Frames 0-2 of the clip, then the clip upside down: a new shot.
+    const frames = [clean[0], clean[1], clean[2], flip(clean[3]), flip(clean[4])];
+    const faces = [0, 1, 2, 3, 4].map((t) => faceFrom(t < 3 ? fives[t] : fives[t].map(([x, y]) => [x, 383 - y] as [number, number])));
+    const stage = await createTemporalStage(options('flow'));
+    const out = await runStage(stage, frames.map((f, t) => item(t, f, [faces[t]])));
+    let diff = 0;
+    for (let i = 0; i < out[3].frame.data.length; i++) diff += Math.abs(out[3].frame.data[i] - frames[3].data[i]);
+    const d = stage.report().details as Record<string, number>;
+    console.log(`cut: mean |out - in| on the first frame after the cut ${(diff / frames[3].data.length).toFixed(4)}, cuts detected ${d.cuts}`);
+    expect(diff / frames[3].data.length).toBeLessThan(0.05);
+    expect(d.cuts).toBe(1);
+  }, 60_000);
+
   it('with no faces and no mask it measures flicker, changes nothing and says so', async () => {
     const stage = await createTemporalStage(options(), { log: silentLogger });
     const out = await runStage(stage, clean.slice(0, 4).map((f, t) => item(t, f)));
