@@ -52,6 +52,15 @@ describe('default pipeline on pan-swap-x4 (16 frames)', () => {
     expect(by['restore-face']).toMatchObject({ ran: false });
     expect(by['restore-face'].reason).toMatch(/no face restoration model installed/);
     expect(by.swap).toMatchObject({ ran: true, backend: 'mesh' });
+    expect(by.temporal).toMatchObject({ ran: true, backend: 'flow' });
+  });
+
+  it('smooths flicker in the changed regions and publishes it per frame', () => {
+    const t = run.report.stages.find((s) => s.name === 'temporal')!.details as any;
+    expect(t.flickerAfterMean).toBeLessThan(t.flickerBeforeMean);
+    expect(t.smoothedShare).toBeGreaterThan(0);
+    const withFlicker = run.report.perFrameValues!.filter((v) => typeof v.values.flicker === 'number');
+    expect(withFlicker.length).toBe(15); // every frame but the first
   });
 
   it('beats a plain bicubic upscale by a wide margin (pinned)', () => {

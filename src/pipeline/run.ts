@@ -114,6 +114,15 @@ function mergeSignals(a?: AbortSignal): AbortController {
   return c;
 }
 
+function maskSummary(source: string, stages: StageReport[]): NonNullable<RunReport['mask']> {
+  const d = stages.find((s) => s.name === 'inpaint')?.details ?? {};
+  return {
+    source,
+    ...(typeof d.meanCoverage === 'number' ? { coverage: d.meanCoverage } : {}),
+    ...(typeof d.maskFile === 'string' ? { file: d.maskFile } : {}),
+  };
+}
+
 export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Promise<RunResult> {
   const t0 = performance.now();
   const log = hooks.log ?? createLogger({ quiet: opts.quiet || opts.json });
@@ -259,6 +268,9 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
     };
   }
 
+  if (stageReports.filter((s) => s.ran).length > 1) {
+    notes.push('stage ms/frame is wall time around each stage\'s work on a frame; stages run overlapped (a model call in flight waits while another stage computes), so they can add up to more than the run\'s time per frame');
+  }
   const wallMs = performance.now() - t0;
   const report: RunReport = {
     tool: { name: 'restore', version: toolVersion },
@@ -266,7 +278,7 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
     input: summaryOf(video),
     output: { path: opts.out, width: outSize.width, height: outSize.height, fps: fpsString(video), frames: done },
     ...(reference ? { reference: summaryOf(reference) } : {}),
-    ...(opts.mask ? { mask: { source: opts.mask } } : {}),
+    ...(opts.mask ? { mask: maskSummary(opts.mask, stageReports) } : {}),
     ...(opts.identity?.length ? { identity: opts.identity } : {}),
     settings: {
       scale: opts.scale ?? null,

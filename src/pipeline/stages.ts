@@ -7,6 +7,7 @@ import { createFacesStage } from '../stages/faces.js';
 import { createInpaintStage } from '../stages/inpaint/index.js';
 import { createRestoreFaceStage } from '../stages/restore-face.js';
 import { createSwapStage } from '../stages/swap/index.js';
+import { createTemporalStage } from '../stages/temporal.js';
 import { createUpscaleStage } from '../stages/upscale/index.js';
 import type { RestoreOptions, RunContext, Stage } from './types.js';
 import { skippedStage } from './stage.js';
@@ -34,5 +35,6 @@ export async function buildStages(opts: RestoreOptions, ctx: StageBuildContext):
   );
   stages.push(await createRestoreFaceStage(opts, { device, log }));
   stages.push(await createSwapStage(opts, ctx));
+  stages.push(await createTemporalStage(opts, { device, log }));
   return stages;
 }
