@@ -14,7 +14,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import PQueue from 'p-queue';
-import { isRestoreError, RestoreError, usageError } from '../errors.js';
+import { EXIT, isRestoreError, RestoreError, usageError } from '../errors.js';
 import { ensureWritableDir } from '../media/encode.js';
 import type { Logger } from '../pipeline/log.js';
 import { silentLogger } from '../pipeline/log.js';
@@ -426,7 +426,7 @@ export async function runBatch(dir: string, opts: BatchRunOptions): Promise<Batc
       await ensureWritableDir(path.dirname(junit));
       await writeJUnit(junit, ix);
     }
-    const exitCode = totals.failed === 0 && totals.pending === 0 ? 0 : totals.done > 0 ? 6 : 7;
+    const exitCode = totals.failed === 0 && totals.pending === 0 ? EXIT.OK : totals.done > 0 ? EXIT.BATCH_PARTIAL : EXIT.BATCH_FAILED;
     return {
       runId,
       out: outDir,
