@@ -87,3 +87,30 @@ describe('default pipeline on pan-swap-x4 (16 frames)', () => {
     for (const v of values) expect(v.values.idSimAfter).toBeGreaterThan(v.values.idSimBefore);
   });
 });
+
+describe('--faces identity', () => {
+  const pick = async (photo: string) => {
+    const r = await runRestore(
+      defaultOptions({
+        input: fixture('videos', 'astronaut-pan.mp4'),
+        identity: [photo],
+        backends: { faces: 'identity', swap: 'none', temporal: 'none' },
+        reportDir: path.join(tmp.dir, `pick-${path.basename(photo)}`),
+        maxFrames: 4,
+        thumbnails: 0,
+        quiet: true,
+        progress: false,
+      }),
+      { log: silentLogger },
+    );
+    return r.report.stages.find((s) => s.name === 'faces')!.details as any;
+  };
+
+  it('selects the track that matches the identity photo and leaves another person alone', async () => {
+    const same = await pick(fixture('source', 'astronaut.png'));
+    expect(same.facesSelected).toBe(4);
+    const other = await pick(fixture('identities', 'grace-hopper.jpg'));
+    expect(other.faces).toBe(4); // the face is found ...
+    expect(other.facesSelected).toBe(0); // ... but it is not the person of the photo
+  }, 120_000);
+});

@@ -39,7 +39,7 @@ function addRunOptions(cmd: Command): Command {
     .option('--size <WxH>', 'exact output size, e.g. 1280x720', parseSize)
     .option('--inpaint <backend>', 'inpainting backend: auto | mat | lama | builtin | spatial | harmonic | none', 'auto')
     .option('--upscale <backend>', 'super-resolution backend: auto | swinir | realesrgan | rdn | lanczos', 'auto')
-    .option('--faces <which>', 'faces to work on: all | largest | none', 'all')
+    .option('--faces <which>', 'faces to work on: all | largest | identity (tracks that match --identity) | none', 'all')
     .option('--restore-face <backend>', 'face restoration backend: auto | gpen | gfpgan | codeformer | none', 'auto')
     .option('--swap <backend>', 'identity swap backend: auto | simswap | ghost | inswapper | mesh | none', 'auto')
     .option('--temporal <backend>', 'temporal smoothing backend: auto | flow | none', 'auto')

@@ -3,6 +3,11 @@
  * inpaint (on the degraded input) → upscale → faces (detect, track, align) → restore-face
  * → swap → temporal. A stage that cannot or need not run is a skippedStage saying why.
  */
+import { usageError } from '../errors.js';
+import { FaceAnalyzer } from '../faces/analyzer.js';
+import { createDescriptor } from '../faces/descriptor.js';
+import { loadIdentity } from '../faces/identity.js';
+import { identityTarget, type TargetSelectorOptions } from '../faces/select.js';
 import { createFacesStage } from '../stages/faces.js';
 import { createInpaintStage } from '../stages/inpaint/index.js';
 import { createRestoreFaceStage } from '../stages/restore-face.js';
@@ -28,11 +33,22 @@ export async function buildStages(opts: RestoreOptions, ctx: StageBuildContext):
       : skippedStage('inpaint', 'no --mask given (use --mask FILE or --mask auto)'),
   );
   stages.push(await createUpscaleStage(opts, { device, log, targetSize: ctx.targetSize, inputSize }));
-  stages.push(
-    opts.backends.faces === 'none'
-      ? skippedStage('faces', '--faces none: faces are neither detected nor restored')
-      : await createFacesStage(opts, { device, log, target: { mode: opts.backends.faces === 'largest' ? 'largest' : 'all' } }),
-  );
+  const which = opts.backends.faces ?? 'all';
+  if (!['all', 'largest', 'identity', 'none'].includes(which)) throw usageError(`--faces must be all, largest, identity or none (got "${which}")`);
+  if (which === 'none') stages.push(skippedStage('faces', '--faces none: faces are neither detected nor restored'));
+  else {
+    let target: TargetSelectorOptions = { mode: which === 'largest' ? 'largest' : 'all' };
+    let analyzer: FaceAnalyzer | undefined;
+    if (which === 'identity') {
+      if (!opts.identity?.length) throw usageError('--faces identity needs --identity PHOTO');
+      // Only the tracks whose face matches the identity photo are restored and swapped.
+      analyzer = await FaceAnalyzer.create({ device, log: (m) => log.debug(m) });
+      const descriptor = await createDescriptor({ device, log: (m) => log.debug(m) });
+      const identity = await loadIdentity(opts.identity, { analyzer, descriptor, identityFace: opts.identityFace });
+      target = identityTarget(identity, descriptor);
+    }
+    stages.push(await createFacesStage(opts, { device, log, target, analyzer }));
+  }
   stages.push(await createRestoreFaceStage(opts, { device, log }));
   stages.push(await createSwapStage(opts, ctx));
   stages.push(await createTemporalStage(opts, { device, log }));
