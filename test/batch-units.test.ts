@@ -55,6 +55,18 @@ describe('metricsOf', () => {
     expect(m.backends).toEqual({ upscale: 'rdn', swap: 'none' });
   });
 
+  it('reads the temporal stage\'s per-frame "flicker" and ignores "flickerBefore"', () => {
+    const m = metricsOf(
+      report({
+        perFrameValues: [
+          { index: 1, values: { flicker: 1.5, flickerBefore: 9 } },
+          { index: 2, values: { flicker: 2.5, flickerBefore: 9 } },
+        ],
+      }),
+    );
+    expect(m.flicker).toBeCloseTo(2, 6);
+  });
+
   it('without a reference there are no PSNR/SSIM numbers and the reason is kept', () => {
     const m = metricsOf(report({ metricsSkipped: 'no --reference given' }));
     expect(m.psnr).toBeUndefined();

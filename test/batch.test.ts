@@ -132,6 +132,10 @@ describe('batch over 6 videos', () => {
       expect(r.metrics!.psnr).toBeCloseTo(rep.metrics.after.psnrRgbMean, 3);
       expect(r.metrics!.ssim).toBeCloseTo(rep.metrics.after.ssimYMean, 4);
       expect(rep.output.path).toBe(path.join(out, r.slug, 'restored.mp4'));
+      const fl = (rep.perFrameValues ?? []).map((p: any) => p.values.flicker).filter((x: unknown) => typeof x === 'number');
+      if (rep.stages.some((st: any) => st.name === 'temporal' && st.ran)) expect(fl.length).toBeGreaterThan(0);
+      if (fl.length) expect(r.metrics!.flicker).toBeCloseTo(fl.reduce((a: number, b: number) => a + b, 0) / fl.length, 4);
+      else expect(r.metrics!.flicker).toBeUndefined();
       expect(r.links.report).toBe(`${r.slug}/report/report.html`);
       const info = await probeVideo(path.join(out, r.slug, 'restored.mp4'));
       expect(info.frameCount).toBe(8);
