@@ -3,6 +3,7 @@
  * RGB pixels), a plain double-loop SSIM written here, ssim.js's public API, and the documented
  * relation to ffmpeg's ssim filter (8x8 windows, a different definition).
  */
+import { seededRandom } from '../src/pipeline/degrade.js';
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -30,17 +31,8 @@ let noisy: string;
 let cleanFrames: RgbFrame[];
 let noisyFrames: RgbFrame[];
 
-/** Deterministic PRNG (mulberry32) for the noise. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG for the noise. */
+const rng = seededRandom;
 
 async function astronautFrames(w: number, h: number, n: number): Promise<RgbFrame[]> {
   const src = path.join(fixturesDir, 'source', 'astronaut.png');

@@ -6,19 +6,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { attr, OnnxGraphBuilder } from '../../src/models/onnx-builder.js';
+import { seededRandom } from '../../src/pipeline/degrade.js';
 
 type Dim = number | string;
 
-/** Deterministic uniform numbers in [-1,1) (mulberry32). */
+/** Deterministic uniform numbers in [-1,1) (the project's seeded generator, rescaled). */
 export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const r = seededRandom(seed);
+  return () => r() * 2 - 1;
 }
 
 export interface AffineImageOptions {
