@@ -89,6 +89,55 @@ describe('bad input: one clear line, non-zero exit, nothing written', () => {
   });
 });
 
+describe('odd inputs through the whole pipeline', () => {
+  it('rotation metadata: output is upright, noted in the report', async () => {
+    const src = path.join(tmp.dir, 'wide.mp4');
+    ffmpegRun(['-i', fixture('videos', 'astronaut-pan.mp4'), '-vf', 'scale=192:128', '-frames:v', '6', '-c:v', 'libx264', '-an', src]);
+    const rot = path.join(tmp.dir, 'rot.mp4');
+    ffmpegRun(['-i', src, '-c', 'copy', '-metadata:s:v:0', 'rotate=90', rot]);
+    const r = restore([rot, '--json', '--report-dir', path.join(tmp.dir, 'rot-report'), '--swap', 'none']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect([j.report.output.width, j.report.output.height]).toEqual([128, 192]);
+    expect(j.report.notes.join(' ')).toMatch(/rotation metadata/);
+    const info = await probeVideo(j.out);
+    expect([info.width, info.height, info.rotation]).toEqual([128, 192, 0]);
+  });
+
+  it('variable frame rate: converted to a constant rate, noted', () => {
+    const vfr = path.join(tmp.dir, 'vfr in.mp4');
+    ffmpegRun(['-f', 'lavfi', '-i', 'testsrc2=size=96x64:rate=25', '-t', '1', '-vf', "select='lt(mod(n\\,5)\\,3)'", '-vsync', 'vfr', '-c:v', 'libx264', vfr]);
+    const r = restore([vfr, '--json', '--report-dir', path.join(tmp.dir, 'vfr-report')]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.report.input.vfr).toBe(true);
+    expect(j.report.notes.join(' ')).toMatch(/variable frame rate/);
+  });
+
+  it('odd sizes: 101x77 upscaled x2 to 202x154; a mask of the wrong size is one error line', async () => {
+    const odd = path.join(tmp.dir, 'odd.mkv');
+    ffmpegRun(['-i', fixture('videos', 'astronaut-turn.mp4'), '-vf', 'scale=101:77', '-frames:v', '5', '-c:v', 'libx264', '-pix_fmt', 'yuv444p', '-an', odd]);
+    const r = restore([odd, '--scale', '2', '--upscale', 'lanczos', '--json', '--report-dir', path.join(tmp.dir, 'odd-report')]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect([j.report.output.width, j.report.output.height]).toEqual([202, 154]);
+    expect((await probeVideo(j.out)).frameCount).toBe(5);
+    const bad = restore([odd, '--mask', CASE('mask.mp4'), '--report-dir', path.join(tmp.dir, 'odd-mask')]);
+    expect(bad.code).toBe(1);
+    expect(oneErrorLine(bad.stderr)).toMatch(/96x96.*101x77|101x77.*96x96/);
+  });
+
+  it('--identity on a video without any face: one error line, no output written', () => {
+    const noface = path.join(tmp.dir, 'noface.mp4');
+    ffmpegRun(['-f', 'lavfi', '-i', 'testsrc2=size=128x96:rate=10', '-t', '0.5', '-c:v', 'libx264', noface]);
+    const dir = path.join(tmp.dir, 'noface-report');
+    const r = restore([noface, '--identity', fixture('source', 'astronaut.png'), '--report-dir', dir]);
+    expect(r.code).toBe(1);
+    expect(oneErrorLine(r.stderr)).toMatch(/no face found in any frame/);
+    expect(existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.mp4')) : []).toEqual([]);
+  });
+});
+
 describe('a run', () => {
   it('paths with spaces and quotes, --json result, audio and frame count kept', () => {
     const dir = path.join(tmp.dir, `it's a "quoted" dir`);
