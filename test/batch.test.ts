@@ -70,6 +70,9 @@ describe('discovery', () => {
     expect(path.basename(odd.reference!)).toBe(`${ODD_NAME}.ref.mp4`);
     expect(slugOf(odd.id)).toBe(odd.slug); // deterministic: the same folder on every run
     expect(slugOf('a/b')).not.toBe(slugOf('a_b'));
+    expect(slugOf('cases/pan-x4')).toBe('cases__pan-x4');
+    expect(slugOf('a__b')).not.toBe(slugOf('a/b'));
+    expect(slugOf('a b')).toMatch(/^a_b-[0-9a-f]{6}$/);
     // The output folder is never searched, even when inside the input folder.
     const inner = path.join(input, 'out-inside');
     await fs.mkdir(inner, { recursive: true });

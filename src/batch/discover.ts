@@ -50,7 +50,9 @@ export function slugOf(id: string): string {
     .replace(/[^A-Za-z0-9._-]+/g, '_')
     .replace(/^[._]+/, '')
     .slice(0, 80);
-  if (safe && safe === id) return safe;
+  // Clean ids keep a readable folder name ('cases/pan-x4' -> 'cases__pan-x4'); anything that had
+  // to be changed otherwise (or already held '__') gets a hash of the id to stay distinct.
+  if (safe && !id.includes('__') && safe === id.replace(/\//g, '__')) return safe;
   return `${safe || 'video'}-${shortHash(id, 6)}`;
 }
 
