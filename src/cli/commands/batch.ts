@@ -4,7 +4,6 @@
  * merges the options (defaults < --config file < command line), prints, and picks the exit code.
  */
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { EXIT, usageError } from '../../errors.js';
@@ -99,13 +98,6 @@ export async function batchCommand(dir: string, opts: BatchOptions): Promise<{ e
   const quiet = !!(opts.quiet || opts.json);
   const log = opts.log ?? createLogger({ quiet });
   const junit = opts.junit ?? cfg.batch.junit;
-  // Several videos at once each get their share of the cores for ONNX Runtime's intra-op pool
-  // (measured on 2 cores: 2 videos x 1 thread beat 2 videos x all cores and 1 video x all cores).
-  const setThreads = concurrency > 1 && !process.env.RESTORE_THREADS;
-  if (setThreads) {
-    process.env.RESTORE_THREADS = String(Math.max(1, Math.floor(os.availableParallelism() / concurrency)));
-    log.debug(`batch: ${concurrency} videos at once, ONNX Runtime threads per model ${process.env.RESTORE_THREADS}`);
-  }
   const summary = await runBatch(dir, {
     out: opts.out,
     run,
@@ -125,8 +117,6 @@ export async function batchCommand(dir: string, opts: BatchOptions): Promise<{ e
       else if (e.phase === 'done') log.info(`${n} ${e.id}: done`);
       else log.info(`${n} ${e.id}: failed: ${e.error}`);
     },
-  }).finally(() => {
-    if (setThreads) delete process.env.RESTORE_THREADS;
   });
   if (opts.json) printJson({ ok: summary.exitCode === EXIT.OK, ...summary });
   else if (!opts.quiet) {
