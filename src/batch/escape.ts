@@ -1,11 +1,8 @@
 /** Escaping for the index report (HTML) and the JUnit file (XML). */
 
-const HTML_ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+import { HTML_ESC } from '../report/escape.js';
 
-/** Escape text for HTML element content and quoted attribute values alike. */
-export function escapeHtml(s: unknown): string {
-  return String(s ?? '').replace(/[&<>"']/g, (c) => HTML_ESC[c]!);
-}
+export { escapeHtml, jsonForScript } from '../report/escape.js';
 
 /**
  * Characters XML 1.0 does not allow at all (control characters other than tab/newline/CR,
@@ -39,15 +36,3 @@ export function hrefOf(rel: string): string {
     .join('/');
 }
 
-/**
- * JSON for embedding inside <script type="application/json">: '<' is escaped so that no
- * `</script>` or `<!--` in a file name can end the element early.
- */
-export function jsonForScript(value: unknown): string {
-  return JSON.stringify(value)
-    .replace(/</g, '\\u003c')
-    .replace(/>/g, '\\u003e')
-    .replace(/&/g, '\\u0026')
-    .replace(/\u2028/g, '\\u2028')
-    .replace(/\u2029/g, '\\u2029');
-}

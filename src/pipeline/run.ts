@@ -6,7 +6,7 @@ import { promises as fs, constants as fsc, readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { decodeFrames } from '../media/decode.js';
-import { ensureWritableDir, VideoEncoder } from '../media/encode.js';
+import { ensureWritableDir, VideoEncoder, writeFileAtomic } from '../media/encode.js';
 import { cloneFrame, type RgbFrame } from '../media/frame.js';
 import { probeVideo, type VideoInfo } from '../media/probe.js';
 import { cropFrame, frameMetrics, summarize } from '../metrics/frame.js';
@@ -102,7 +102,8 @@ async function writeThumb(f: RgbFrame, file: string, width: number): Promise<voi
   await sharp(Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength), { raw: { width: f.width, height: f.height, channels: 3 } })
     .resize(width, height, { kernel: f.width < width ? 'nearest' : 'lanczos3' })
     .jpeg({ quality: 88 })
-    .toFile(file);
+    .toBuffer()
+    .then((buf) => writeFileAtomic(file, buf));
 }
 
 function mergeSignals(a?: AbortSignal): AbortController {

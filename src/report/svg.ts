@@ -2,15 +2,9 @@
  * Small inline-SVG charts for the HTML report: a line chart over frame index and a horizontal
  * bar chart. Output is plain markup (no scripts, no external references); every text is escaped.
  */
+import { escapeHtml } from './escape.js';
 
-export function escapeHtml(s: unknown): string {
-  return String(s)
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-}
+export { escapeHtml };
 
 /** Round-number ticks covering [lo, hi] (steps of 1, 2 or 5 times a power of ten). */
 export function niceTicks(lo: number, hi: number, count = 5): number[] {
