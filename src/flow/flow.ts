@@ -156,38 +156,11 @@ function erode(v: Float32Array, w: number, h: number, r: number): Float32Array {
   return m;
 }
 
-/** Box mean of radius r (replicated borders), separable running sums, both passes row-major. */
-function boxMean(src: Float32Array, w: number, h: number, r: number, tmp: Float32Array, out: Float32Array): void {
-  const k = 1 / (2 * r + 1);
-  const wm = w - 1, hm = h - 1;
-  for (let y = 0; y < h; y++) {
-    const row = y * w;
-    let s = 0;
-    for (let d = -r; d <= r; d++) s += src[row + (d < 0 ? 0 : d > wm ? wm : d)];
-    for (let x = 0; x < w; x++) {
-      tmp[row + x] = s * k;
-      const add = x + r + 1, sub = x - r;
-      s += src[row + (add > wm ? wm : add)] - src[row + (sub < 0 ? 0 : sub)];
-    }
-  }
-  // Vertical: a running column sum per x, advanced one row at a time.
-  const acc = colAcc.length >= w ? colAcc : (colAcc = new Float64Array(w));
-  acc.fill(0, 0, w);
-  for (let d = -r; d <= r; d++) {
-    const rr = (d < 0 ? 0 : d > hm ? hm : d) * w;
-    for (let x = 0; x < w; x++) acc[x] += tmp[rr + x];
-  }
-  for (let y = 0; y < h; y++) {
-    const row = y * w;
-    const add = y + r + 1, sub = y - r;
-    const ra = (add > hm ? hm : add) * w, rs = (sub < 0 ? 0 : sub) * w;
-    for (let x = 0; x < w; x++) {
-      out[row + x] = acc[x] * k;
-      acc[x] += tmp[ra + x] - tmp[rs + x];
-    }
-  }
+/** Box mean of radius r with replicated borders (separable running sums); returns `out`. */
+export function boxMean(src: Float32Array, w: number, h: number, r: number, tmp = new Float32Array(w * h), out = new Float32Array(w * h)): Float32Array {
+  boxMeanMulti([src], w, h, r, [tmp], [out]);
+  return out;
 }
-let colAcc = new Float64Array(0);
 
 /** boxMean over several planes at once (one pass per row for all of them). */
 function boxMeanMulti(srcs: Float32Array[], w: number, h: number, r: number, tmps: Float32Array[], outs: Float32Array[]): void {

@@ -8,7 +8,7 @@
  * meant to measure. Removing the local mean makes the flow blind to smooth brightness and
  * colour changes while keeping edges and texture, which carry the motion.
  */
-import { estimateFlow, resizePlane, type FlowField } from '../flow/flow.js';
+import { boxMean, estimateFlow, resizePlane, type FlowField } from '../flow/flow.js';
 import { lumaBt601, type RgbFrame } from '../media/frame.js';
 
 /** Radius (pixels of the flow working copy) of the box mean removed from luma before the flow runs. */
@@ -73,30 +73,7 @@ export function flowPlane(luma: Float32Array, w: number, h: number, maxSide = FL
   return { plane, w: w2, h: h2, fw: w, fh: h };
 }
 
-/** Box mean of radius r with replicated borders (separable running sums). */
-export function boxMean(src: Float32Array, w: number, h: number, r: number): Float32Array {
-  const tmp = new Float32Array(w * h);
-  const out = new Float32Array(w * h);
-  const k = 1 / (2 * r + 1);
-  for (let y = 0; y < h; y++) {
-    const row = y * w;
-    let s = 0;
-    for (let d = -r; d <= r; d++) s += src[row + Math.min(Math.max(d, 0), w - 1)];
-    for (let x = 0; x < w; x++) {
-      tmp[row + x] = s * k;
-      s += src[row + Math.min(x + r + 1, w - 1)] - src[row + Math.max(x - r, 0)];
-    }
-  }
-  for (let x = 0; x < w; x++) {
-    let s = 0;
-    for (let d = -r; d <= r; d++) s += tmp[Math.min(Math.max(d, 0), h - 1) * w + x];
-    for (let y = 0; y < h; y++) {
-      out[y * w + x] = s * k;
-      s += tmp[Math.min(y + r + 1, h - 1) * w + x] - tmp[Math.max(y - r, 0) * w + x];
-    }
-  }
-  return out;
-}
+export { boxMean };
 
 /** Scale factor of the flow working copy. */
 export function flowScaleFor(w: number, h: number, maxSide = FLICKER_FLOW_MAX_SIDE): number {
