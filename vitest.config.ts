@@ -8,6 +8,6 @@ export default defineConfig({
     // The machine has 2 cores; suites spawn ffmpeg and ONNX Runtime threads themselves.
     fileParallelism: true,
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });
