@@ -3,6 +3,7 @@
  * graph model; the converted npm descriptor (faceres) separating two real people; identity
  * photos (no face, several faces, --identity-face) and the similarity summary.
  */
+import { seededFloats } from './helpers/tiny-models.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,15 +23,7 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'identity-'));
 const ASTRONAUT = path.join(fixturesDir, 'source', 'astronaut.png');
 const HOPPER = path.join(fixturesDir, 'identities', 'grace-hopper.jpg');
 
-function prng(seed: number, n: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
+const prng = seededFloats;
 
 function toHalf(v: number): number {
   const f = new Float32Array([v]);

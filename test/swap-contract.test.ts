@@ -8,6 +8,7 @@
  *   independent computation;
  * - the crop is checked against the model's template.
  */
+import { seededFloats } from './helpers/tiny-models.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,16 +29,7 @@ const write = (name: string, bytes: Uint8Array) => {
   return p;
 };
 
-/** Deterministic pseudo-random floats in [-1, 1). */
-function prng(seed: number, n: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
+const prng = seededFloats;
 
 /** Tiny "ArcFace": per-channel mean of the crop (GlobalAveragePool) times a fixed 3x512 matrix. */
 function tinyArcface(): Uint8Array {

@@ -27,6 +27,17 @@ export interface IndexRow {
   finishedAt?: string;
 }
 
+/** How many videos of a batch are in which state (index totals and the run summary). */
+export interface BatchCounts {
+  videos: number;
+  done: number;
+  failed: number;
+  pending: number;
+  resumed: number;
+  processed: number;
+  regressions: number;
+}
+
 export interface BatchIndex {
   tool: { name: 'restore'; version: string };
   generatedAt: string;
@@ -39,14 +50,7 @@ export interface BatchIndex {
   concurrency: number;
   /** Wall time of this batch run. */
   wallMs: number;
-  totals: {
-    videos: number;
-    done: number;
-    failed: number;
-    pending: number;
-    resumed: number;
-    processed: number;
-    regressions: number;
+  totals: BatchCounts & {
     frames: number;
     /** Sum of per-video processing time (includes results carried over from earlier runs). */
     videoMs: number;

@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../media/encode.js';
+import type { BatchJob } from './discover.js';
 import type { VideoMetrics } from './metrics.js';
 
 export const MANIFEST_FILE = 'batch-manifest.json';
@@ -13,13 +14,8 @@ export const MANIFEST_VERSION = 1;
 
 export type VideoState = 'pending' | 'running' | 'done' | 'failed';
 
-export interface ManifestVideo {
-  id: string;
-  slug: string;
-  input: string;
-  reference?: string;
-  mask?: string;
-  identity?: string[];
+/** A discovered job as the manifest records it (without its option overrides), plus its state. */
+export interface ManifestVideo extends Pick<BatchJob, 'id' | 'slug' | 'input' | 'reference' | 'mask' | 'identity'> {
   state: VideoState;
   /** sha256 of the input file's bytes. */
   inputHash?: string;

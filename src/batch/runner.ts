@@ -33,7 +33,7 @@ import {
   type HistoryVideo,
   type Thresholds,
 } from './history.js';
-import { historySeries, writeIndex, type BatchIndex, type IndexRow } from './index-report.js';
+import { historySeries, writeIndex, type BatchCounts, type BatchIndex, type IndexRow } from './index-report.js';
 import { writeJUnit } from './junit.js';
 import { loadManifest, ManifestStore, type ManifestVideo } from './manifest.js';
 import { metricsOf } from './metrics.js';
@@ -73,16 +73,9 @@ export interface VideoEvent {
   row?: IndexRow;
 }
 
-export interface BatchSummary {
+export interface BatchSummary extends BatchCounts {
   runId: string;
   out: string;
-  videos: number;
-  done: number;
-  failed: number;
-  pending: number;
-  resumed: number;
-  processed: number;
-  regressions: number;
   runRegression: string[];
   exitCode: number;
   wallMs: number;

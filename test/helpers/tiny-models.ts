@@ -16,6 +16,11 @@ export function seeded(seed: number): () => number {
   return () => r() * 2 - 1;
 }
 
+/** `n` deterministic floats in [-1,1) (weights of tiny models, fake descriptors). */
+export function seededFloats(seed: number, n: number): Float32Array {
+  return Float32Array.from({ length: n }, seeded(seed));
+}
+
 export interface AffineImageOptions {
   inputName?: string;
   outputName?: string;

@@ -219,7 +219,7 @@ export function evaluateTflite(modelOrBuf: TfliteModel | Uint8Array, inputs: Flo
         break;
       }
       default:
-        throw new Error(`reference: op ${o.op} not implemented`);
+        throw new Error(`reference interpreter: op ${o.op} is outside the ops it evaluates`);
     }
     vals.set(o.outputs[0], y);
   }
