@@ -41,6 +41,10 @@ describe('default pipeline on pan-swap-x4 (16 frames)', () => {
     for (const f of Object.values(run.files)) expect(existsSync(f)).toBe(true);
     const csv = readFileSync(run.files.csv, 'utf8').trim().split('\n');
     expect(csv.length).toBe(17);
+    // The face over time: 8 frames, input row over output row, embedded in the HTML.
+    expect(run.report.faceSheet?.frames.length).toBe(8);
+    expect(existsSync(path.join(run.reportDir, run.report.faceSheet!.file))).toBe(true);
+    expect(readFileSync(run.files.html, 'utf8')).toMatch(/<section id="face-sheet">.*<img class="face-sheet" src="data:image\/jpeg;base64,/s);
   });
 
   it('runs the embedded backends and says which did not run and why', () => {

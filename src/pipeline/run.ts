@@ -18,6 +18,7 @@ import { inputError, RestoreError, usageError } from '../errors.js';
 import { createLogger, type Logger } from './log.js';
 import { buildStages, type StageBuildContext } from './stages.js';
 import type { FrameItem, RestoreOptions, Stage, StageReport } from './types.js';
+import type { Box } from '../faces/types.js';
 
 export interface RunHooks {
   signal?: AbortSignal;
@@ -106,6 +107,38 @@ async function writeThumb(f: RgbFrame, file: string, width: number): Promise<voi
     .then((buf) => writeFileAtomic(file, buf));
 }
 
+const SHEET_TILE = 128;
+
+/** A square crop around `box` (given in output-frame pixels), `scale` mapping those to `f`'s pixels. */
+async function faceTile(f: RgbFrame, box: Box, scale: number): Promise<Buffer> {
+  const size = Math.max(2, Math.min(f.width, f.height, Math.round(Math.max(box.width, box.height) * 1.6 * scale)));
+  const cx = (box.x + box.width / 2) * scale;
+  const cy = (box.y + box.height / 2) * scale;
+  const left = Math.min(f.width - size, Math.max(0, Math.round(cx - size / 2)));
+  const top = Math.min(f.height - size, Math.max(0, Math.round(cy - size / 2)));
+  return sharp(Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength), { raw: { width: f.width, height: f.height, channels: 3 } })
+    .extract({ left, top, width: size, height: size })
+    .resize(SHEET_TILE, SHEET_TILE, { kernel: 'lanczos3' })
+    .raw()
+    .toBuffer();
+}
+
+/** Input tiles over output tiles, one column per frame. */
+async function writeFaceSheet(tiles: Map<number, { input: Buffer; output: Buffer }>, file: string): Promise<number[]> {
+  const frames = [...tiles.keys()].sort((a, b) => a - b);
+  const raw = { width: SHEET_TILE, height: SHEET_TILE, channels: 3 as const };
+  const parts = frames.flatMap((idx, col) => [
+    { input: tiles.get(idx)!.input, raw, left: col * SHEET_TILE, top: 0 },
+    { input: tiles.get(idx)!.output, raw, left: col * SHEET_TILE, top: SHEET_TILE },
+  ]);
+  const jpg = await sharp({ create: { width: frames.length * SHEET_TILE, height: 2 * SHEET_TILE, channels: 3, background: { r: 0, g: 0, b: 0 } } })
+    .composite(parts)
+    .jpeg({ quality: 88 })
+    .toBuffer();
+  await writeFileAtomic(file, jpg);
+  return frames;
+}
+
 function mergeSignals(a?: AbortSignal): AbortController {
   const c = new AbortController();
   if (a) {
@@ -160,6 +193,8 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
   const thumbDir = path.join(opts.reportDir, 'thumbs');
   if (thumbIdx.size) await fs.mkdir(thumbDir, { recursive: true });
   const thumbWidth = Math.min(480, Math.max(targetSize?.width ?? video.width, 240));
+  const sheetIdx = pickThumbIndices(total, opts.thumbnails ? 8 : 0);
+  const sheetTiles = new Map<number, { input: Buffer; output: Buffer }>();
 
   async function* source(): AsyncGenerator<FrameItem> {
     for await (const f of decodeFrames(video, { signal, maxFrames: opts.maxFrames })) {
@@ -200,6 +235,13 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
         await writeThumb(item.frame, path.join(opts.reportDir, t.output), thumbWidth);
         thumbs.set(item.index, t);
       }
+      if (sheetIdx.has(item.index) && item.faces?.length) {
+        const face = item.faces.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a));
+        sheetTiles.set(item.index, {
+          input: await faceTile(item.input, face.box, item.input.width / item.frame.width),
+          output: await faceTile(item.frame, face.box, 1),
+        });
+      }
       if (item.values && Object.keys(item.values).length) perFrameValues.push({ index: item.index, values: item.values });
       done++;
       const secs = (performance.now() - tLoop) / 1000;
@@ -222,6 +264,12 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
     for (const s of stages) await s.close?.().catch(() => undefined);
   }
   const wallPipeline = performance.now() - t0;
+  let faceSheet: RunReport['faceSheet'];
+  if (sheetTiles.size >= 2) {
+    const file = 'thumbs/faces.jpg';
+    const frames = await writeFaceSheet(sheetTiles, path.join(opts.reportDir, file));
+    faceSheet = { file, frames, rows: ['input', 'output'], tile: SHEET_TILE };
+  }
 
   // ---- metrics against the reference, decoded in lock-step with the output and the input
   let metrics: RunReport['metrics'];
@@ -303,6 +351,7 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
     ...(perFrameValues.length ? { perFrameValues } : {}),
     notes,
     thumbnails: [...thumbs.values()].sort((a, b) => a.index - b.index),
+    ...(faceSheet ? { faceSheet } : {}),
   };
   const files = await writeRunReports(report, opts.reportDir);
   return { report, out: opts.out, reportDir: opts.reportDir, files };

@@ -177,6 +177,7 @@ function kpi(label: string, value: string, sub?: string, cls = ''): string {
 }
 
 const CSS = `
+.face-sheet { max-width: 100%; image-rendering: auto; border-radius: 6px; }
 :root{--fg:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f6f7f9;--card:#fff;--accent:#2563eb;--up:#047857;--down:#b91c1c}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
@@ -385,6 +386,18 @@ export async function renderReportHtml(report: RunReport, opts: RenderOptions): 
     thumbsSection = `<section id="thumbnails"><h2>Frames: input | output | reference</h2><div class="thumbs">${figs.join('')}</div></section>`;
   }
 
+  // ---- face contact sheet
+  let facesSection = '';
+  if (report.faceSheet) {
+    const uri = await dataUri(opts.dir, report.faceSheet.file);
+    const fs = report.faceSheet;
+    facesSection = uri
+      ? `<section id="face-sheet"><h2>The face over time: ${fs.rows.map((r) => esc(r)).join(' (top) | ')} (bottom)</h2>` +
+        `<img class="face-sheet" src="${uri}" alt="largest face at frames ${fs.frames.join(', ')}">` +
+        `<p class="muted">Columns: frames ${fs.frames.map((f) => esc(f)).join(', ')}. Crops around the largest face, the input resized to the output size.</p></section>`
+      : `<section id="face-sheet"><h2>The face over time</h2><div class="missing">missing: ${esc(fs.file)}</div></section>`;
+  }
+
   // ---- stages
   const stagesSection =
     `<section id="stage-section"><h2>Stages</h2>` +
@@ -467,6 +480,7 @@ export async function renderReportHtml(report: RunReport, opts: RenderOptions): 
 ${quality}
 ${valuesSection}
 ${thumbsSection}
+${facesSection}
 ${stagesSection}
 ${videos}
 ${settings}

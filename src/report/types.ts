@@ -49,4 +49,9 @@ export interface RunReport {
   perFrameValues?: { index: number; values: Record<string, number> }[];
   notes: string[];
   thumbnails: Thumbnail[];
+  /**
+   * Contact sheet of the largest face over time: one JPEG (relative to the report
+   * directory), a row per source (input, output), a column per frame in `frames`.
+   */
+  faceSheet?: { file: string; frames: number[]; rows: string[]; tile: number };
 }
