@@ -4,7 +4,7 @@
  * a real `kill -9` in the middle of a batch followed by a rerun. Real ffmpeg, real runs.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { promises as fs, statSync, readdirSync } from 'node:fs';
+import { promises as fs, statSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -283,7 +283,11 @@ async function assertComplete(o: string, m: BatchManifest): Promise<void> {
   for (const v of Object.values(m.videos)) {
     expect(v.state).toBe('done');
     for (const f of ['restored.mp4', 'report/report.json', 'report/frames.csv', 'report/report.html']) expect(files.has(`${v.slug}/${f}`), `${v.slug}/${f}`).toBe(true);
-    expect([...files].filter((f) => f.startsWith(`${v.slug}/report/thumbs/`)).length).toBe(6); // 2 frames x input, output, reference
+    // 2 frames x input, output, reference, plus the face contact sheet when the run found faces.
+    const report = JSON.parse(readFileSync(path.join(o, v.slug, 'report', 'report.json'), 'utf8'));
+    const thumbs = [...files].filter((f) => f.startsWith(`${v.slug}/report/thumbs/`));
+    expect(thumbs.length).toBe(6 + (report.faceSheet ? 1 : 0));
+    if (report.faceSheet) expect(files.has(`${v.slug}/report/${report.faceSheet.file}`)).toBe(true);
   }
   expect(await assertNoTornFile(o)).toBe(files.size);
 }
