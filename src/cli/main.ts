@@ -142,7 +142,9 @@ program
         maskSeed: o.maskSeed,
         shapes: o.shapes,
         swapIdentity: o.swapIdentity,
-        swapFn: await swapFunction(),
+        swapFn: async (c, id, dest) => {
+          await swapIdentityInClip(c, id, dest, { log: (m) => log.info(m) });
+        },
         maxFrames: o.maxFrames,
         log,
         signal,
@@ -151,12 +153,6 @@ program
     }),
   );
 
-/** The identity-swap damage for `degrade --swap-identity`, when the swap stage is built. */
-async function swapFunction(): Promise<(clean: string, id: string, out: string) => Promise<void>> {
-  return async (clean, id, out) => {
-    await swapIdentityInClip(clean, id, out, { log: (m) => process.stderr.write(`${m}\n`) });
-  };
-}
 
 registerExtraCommands(program, { addRunOptions, optionsFrom });
 

@@ -35,14 +35,15 @@ export async function buildStages(opts: RestoreOptions, ctx: StageBuildContext):
   stages.push(await createUpscaleStage(opts, { device, log, targetSize: ctx.targetSize, inputSize }));
   const which = opts.backends.faces ?? 'all';
   if (!['all', 'largest', 'identity', 'none'].includes(which)) throw usageError(`--faces must be all, largest, identity or none (got "${which}")`);
+  // One analyzer for the faces stage and the swap stage (which also reads the identity photo with it).
+  let analyzer: FaceAnalyzer | undefined;
   if (which === 'none') stages.push(skippedStage('faces', '--faces none: faces are neither detected nor restored'));
   else {
     let target: TargetSelectorOptions = { mode: which === 'largest' ? 'largest' : 'all' };
-    let analyzer: FaceAnalyzer | undefined;
+    analyzer = await FaceAnalyzer.create({ device, log: (m) => log.debug(m) });
     if (which === 'identity') {
       if (!opts.identity?.length) throw usageError('--faces identity needs --identity PHOTO');
       // Only the tracks whose face matches the identity photo are restored and swapped.
-      analyzer = await FaceAnalyzer.create({ device, log: (m) => log.debug(m) });
       const descriptor = await createDescriptor({ device, log: (m) => log.debug(m) });
       const identity = await loadIdentity(opts.identity, { analyzer, descriptor, identityFace: opts.identityFace });
       target = identityTarget(identity, descriptor);
@@ -50,7 +51,7 @@ export async function buildStages(opts: RestoreOptions, ctx: StageBuildContext):
     stages.push(await createFacesStage(opts, { device, log, target, analyzer }));
   }
   stages.push(await createRestoreFaceStage(opts, { device, log }));
-  stages.push(await createSwapStage(opts, ctx));
+  stages.push(await createSwapStage({ ...opts, analyzer }, ctx));
   stages.push(await createTemporalStage(opts, { device, log }));
   return stages;
 }

@@ -37,6 +37,15 @@ export interface AffineImageOptions {
   outDims?: Dim[];
 }
 
+/** Nearest-neighbour upscale by an integer factor `s` (pixel (x, y) of the output reads (x/s, y/s)). */
+function nearestUpscale(g: OnnxGraphBuilder, x: string, s: number): string {
+  return g.op('Resize', [x, g.float([], [0]), g.float([1, 1, s, s], [4])], {
+    mode: attr.string('nearest'),
+    coordinate_transformation_mode: attr.string('asymmetric'),
+    nearest_mode: attr.string('floor'),
+  });
+}
+
 /** out[c] = A[c] * up(x)[c] + B[c] (* weight): encodes channel order and value range. */
 export function affineImageModel(o: AffineImageOptions): Uint8Array {
   const g = new OnnxGraphBuilder('affine');
@@ -44,11 +53,7 @@ export function affineImageModel(o: AffineImageOptions): Uint8Array {
   let y = x;
   const s = o.scale ?? 1;
   if (s !== 1) {
-    y = g.op('Resize', [y, g.float([], [0]), g.float([1, 1, s, s], [4])], {
-      mode: attr.string('nearest'),
-      coordinate_transformation_mode: attr.string('asymmetric'),
-      nearest_mode: attr.string('floor'),
-    });
+    y = nearestUpscale(g, y, s);
   }
   y = g.op('Mul', [y, g.float(o.a, [1, 3, 1, 1])]);
   let bias = g.float(o.b, [1, 3, 1, 1]);
@@ -130,11 +135,7 @@ export function convNetModel(o: ConvNetOptions): { bytes: Uint8Array; radius: nu
   let radius = o.layers;
   const s = o.scale ?? 1;
   if (s !== 1) {
-    y = g.op('Resize', [y, g.float([], [0]), g.float([1, 1, s, s], [4])], {
-      mode: attr.string('nearest'),
-      coordinate_transformation_mode: attr.string('asymmetric'),
-      nearest_mode: attr.string('floor'),
-    });
+    y = nearestUpscale(g, y, s);
     const w = Float32Array.from({ length: 3 * cin * 9 }, () => rnd() * (1.5 / Math.sqrt(cin * 9)));
     y = g.op('Conv', [y, g.float(w, [3, cin, 3, 3]), g.float([0.5, 0.5, 0.5], [3])], { kernel_shape: attr.ints([3, 3]), pads: attr.ints([1, 1, 1, 1]) });
     radius += 1; // one high-res pixel, < 1 low-res pixel
