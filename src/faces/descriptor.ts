@@ -157,6 +157,7 @@ export async function createFaceresDescriptor(opts: { device?: DeviceRequest; lo
 /** ArcFace w600k_r50 through the model registry (user-installed). */
 export async function createArcfaceDescriptor(opts: { device?: DeviceRequest; log?: (m: string) => void; file?: string } = {}): Promise<FaceDescriptor> {
   const { openModel } = await import('../models/registry.js');
+  const { imageToTensor } = await import('../models/tensor.js');
   const m = await openModel('arcface_w600k_r50', { device: opts.device, log: opts.log, file: opts.file });
   const inName = m.inputs.image.name, outName = m.outputs.embedding.name;
   const crop = (frame: RgbFrame, five: Point[]) => {
@@ -169,10 +170,8 @@ export async function createArcfaceDescriptor(opts: { device?: DeviceRequest; lo
     dims: 512,
     crop,
     async describe(frame, five) {
-      const c = crop(frame, five).crop;
-      const n = 112 * 112;
-      const x = new Float32Array(3 * n);
-      for (let i = 0; i < n; i++) for (let ch = 0; ch < 3; ch++) x[ch * n + i] = c.data[i * 3 + ch] / 127.5 - 1;
+      // Range, colour order and layout come from the manifest contract (RGB, [-1,1], NCHW).
+      const x = imageToTensor(crop(frame, five).crop, m.inputs.image.spec);
       const res = await m.session.run({ [inName]: new ort.Tensor('float32', x, [1, 3, 112, 112]) });
       return l2normalize(res[outName].data as Float32Array);
     },
