@@ -50,7 +50,8 @@ describe('default pipeline on pan-swap-x4 (16 frames)', () => {
   it('runs the embedded backends and says which did not run and why', () => {
     const by = Object.fromEntries(run.report.stages.map((s) => [s.name, s]));
     expect(by.inpaint).toMatchObject({ ran: true, backend: 'builtin' });
-    expect(by.upscale).toMatchObject({ ran: true, backend: 'rdn:rdn_medium_x4' });
+    // auto without a user model: ffmpeg Lanczos + back-projection (the embedded RDN measured below it on real clips)
+    expect(by.upscale).toMatchObject({ ran: true, backend: 'lanczos+backproject' });
     expect(by.faces.ran).toBe(true);
     expect(by.faces.details?.framesWithFaces).toBe(16);
     expect(by['restore-face']).toMatchObject({ ran: false });

@@ -8,6 +8,8 @@ import { loadSession, ort } from '../src/models/session.js';
 import { createUpscaleStage, lanczosResize, mirror, planAxis, runTiledFloat, type TileModel } from '../src/stages/upscale/index.js';
 import type { FrameItem, RestoreOptions, RunContext } from '../src/pipeline/types.js';
 import { silentLogger } from '../src/pipeline/log.js';
+import { resampleFrames } from '../src/media/resample.js';
+import { DEFAULT_COLOUR } from '../src/media/colour.js';
 import { affineImageModel, convNetModel, writeModel } from './helpers/tiny-models.js';
 
 const astronaut = path.join(import.meta.dirname, '..', 'fixtures', 'source', 'astronaut.png');
@@ -22,7 +24,7 @@ async function loadRgb(file: string, width?: number, height?: number): Promise<R
 function options(backend: string, scale: number): RestoreOptions {
   return {
     input: 'in.mp4', out: 'out.mp4', reportDir: 'r', crf: 18, preset: 'fast', device: 'cpu', backends: { upscale: backend },
-    concurrency: 1, thumbnails: 0, json: false, quiet: true, progress: false, scale,
+    concurrency: 1, thumbnails: 0, json: false, quiet: true, progress: false, scale, backproject: 0,
   };
 }
 
@@ -161,13 +163,16 @@ describe('SR contracts with tiny models', () => {
     );
   });
 
-  it('lanczos backend is the named fallback; no scale means skipped', async () => {
+  it("lanczos backend is ffmpeg's own scaler; no scale means skipped", async () => {
     const frame = await loadRgb(astronaut, 32, 32);
     const stage = await createUpscaleStage(options('lanczos', 3), { device: 'cpu', targetSize: undefined, inputSize: { width: 32, height: 32 } });
     expect(stage.backend).toBe('lanczos');
     const out = await runStage(stage, frame);
-    const ref = await lanczosResize(frame, 96, 96);
+    // Same filter chain as the stage, frame by frame: what ffmpeg's scaler gives in the source's YUV.
+    const [ref] = await resampleFrames([frame], { from: { width: 32, height: 32 }, to: { width: 96, height: 96 }, flags: 'lanczos', colour: DEFAULT_COLOUR });
     expect(Buffer.compare(Buffer.from(out.data), Buffer.from(ref.data))).toBe(0);
+    // and not sharp's RGB Lanczos, which the stage used before
+    expect(Buffer.compare(Buffer.from(out.data), Buffer.from((await lanczosResize(frame, 96, 96)).data))).not.toBe(0);
     expect(stage.report().details).toMatchObject({ fallback: true });
     const none = await createUpscaleStage({ ...options('auto', 1), scale: undefined }, { device: 'cpu', targetSize: undefined, inputSize: { width: 32, height: 32 } });
     expect(none.report()).toMatchObject({ ran: false, backend: 'none', reason: 'no --scale or --size given' });

@@ -38,7 +38,9 @@ function addRunOptions(cmd: Command): Command {
     .option('--scale <n>', 'upscale factor (default: to the reference size when --reference is given, else none)', parseNumber('--scale', 0.1, 16))
     .option('--size <WxH>', 'exact output size, e.g. 1280x720', parseSize)
     .option('--inpaint <backend>', 'inpainting backend: auto | mat | lama | builtin | spatial | harmonic | none', 'auto')
-    .option('--upscale <backend>', 'super-resolution backend: auto | swinir | realesrgan | rdn | lanczos', 'auto')
+    .option('--upscale <backend>', 'super-resolution backend: auto | swinir | swin2sr | realesrgan | rdn | rdn-slim | lanczos | bicubic | none (lanczos/bicubic: exactly ffmpeg\'s scaler)', 'auto')
+    .addOption(new Option('--sr-kernel <kernel>', 'kernel the input was downscaled with, for back-projection').choices(['bicubic', 'area', 'lanczos', 'bilinear']).default('bicubic'))
+    .option('--backproject <n>', 'back-projection iterations on luma after upscaling (default 2; 0 for lanczos/bicubic by name; 0 = off)', parseNumber('--backproject', 0, 20, true))
     .option('--faces <which>', 'faces to work on: all | largest | identity (tracks that match --identity) | none', 'all')
     .option('--restore-face <backend>', 'face restoration backend: auto | gpen | gfpgan | codeformer | none', 'auto')
     .option('--swap <backend>', 'identity swap backend: auto | simswap | ghost | inswapper | mesh | none', 'auto')
@@ -66,6 +68,8 @@ export function optionsFrom(input: string, o: Record<string, any>): RestoreOptio
     maskDilate: o.maskDilate,
     scale: o.scale,
     size: o.size,
+    srKernel: o.srKernel,
+    backproject: o.backproject,
     crf: o.crf,
     preset: o.preset,
     device: o.device,
@@ -110,6 +114,7 @@ ${EXIT_HELP}`,
           for (const s of r.report.stages) log.info(`  ${s.name.padEnd(13)} ${s.ran ? s.backend.padEnd(16) + ` ${s.msPerFrame} ms/frame` : 'did not run: ' + (s.reason ?? '')}`);
           if (m) {
             const b = m.before;
+            if (m.ffmpeg) log.info(`  ffmpeg psnr: Y ${m.ffmpeg.psnr.y.toFixed(2)} U ${m.ffmpeg.psnr.u.toFixed(2)} V ${m.ffmpeg.psnr.v.toFixed(2)} average ${m.ffmpeg.psnr.average.toFixed(2)} dB; ffmpeg ssim: All ${m.ffmpeg.ssim.all.toFixed(4)}`);
             log.info(`  PSNR (RGB) ${m.after.psnrRgbMean.toFixed(2)} dB${b ? ` (bicubic input: ${b.psnrRgbMean.toFixed(2)})` : ''}, SSIM (Y) ${m.after.ssimYMean.toFixed(4)}${b ? ` (bicubic: ${b.ssimYMean.toFixed(4)})` : ''}`);
           } else if (r.report.metricsSkipped) log.info(`  metrics: ${r.report.metricsSkipped}`);
           log.info(`report: ${r.files.html}`);

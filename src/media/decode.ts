@@ -7,6 +7,7 @@ import { ffmpeg, fpsModeArgs, resolveFfmpeg } from './ffmpeg.js';
 import type { RgbFrame } from './frame.js';
 import { rationalValue, type VideoInfo } from './probe.js';
 import { inputError, RestoreError } from '../errors.js';
+import { decodeScaleArgs } from './colour.js';
 
 export interface DecodedFrame extends RgbFrame {
   index: number;
@@ -48,9 +49,12 @@ export async function* decodeFrames(info: VideoInfo, opts: DecodeOptions = {}): 
   const height = opts.size?.height ?? info.height;
   const frameBytes = width * height * 3;
   const flags = opts.scaleFlags ?? 'bicubic';
+  // The source's own matrix and range (ffmpeg's assumption when untagged), stated explicitly so the
+  // encoder can write the planes back with the same ones.
+  const colour = decodeScaleArgs(info.colour);
   const scale = opts.size
-    ? `scale=${width}:${height}:flags=${flags}+accurate_rnd+full_chroma_int:in_color_matrix=auto`
-    : `scale=flags=accurate_rnd+full_chroma_int:in_color_matrix=auto`;
+    ? `scale=${width}:${height}:flags=${flags}+accurate_rnd+full_chroma_int:${colour}`
+    : `scale=flags=accurate_rnd+full_chroma_int:${colour}`;
   const fpsStr = `${info.fps.num}/${info.fps.den}`;
   const outOpts = [
     '-map', '0:v:0',

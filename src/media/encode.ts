@@ -11,6 +11,7 @@ import { ffmpeg, resolveFfmpeg } from './ffmpeg.js';
 import type { RgbFrame } from './frame.js';
 import type { Rational, VideoInfo } from './probe.js';
 import { outputError, RestoreError } from '../errors.js';
+import { colourTagArgs, DEFAULT_COLOUR, encodeScaleArgs, type Colour } from './colour.js';
 
 export interface EncodeOptions {
   out: string;
@@ -22,6 +23,8 @@ export interface EncodeOptions {
   /** Mux the audio streams of this source. */
   audioFrom?: VideoInfo;
   sar?: Rational;
+  /** Matrix, range and tags to write: the source's, so untouched frames keep their planes. Default BT.709 limited. */
+  colour?: Colour;
   signal?: AbortSignal;
 }
 
@@ -74,8 +77,9 @@ export class VideoEncoder {
     this.tmpPath = tempSibling(opts.out);
     const { width, height, fps } = opts;
     const ext = path.extname(opts.out).toLowerCase();
+    const colour = opts.colour ?? DEFAULT_COLOUR;
     const vf = [
-      'scale=out_color_matrix=bt709:out_range=tv:flags=accurate_rnd+full_chroma_int',
+      `scale=${encodeScaleArgs(colour)}:flags=accurate_rnd+full_chroma_int`,
       // yuv420p needs even sizes: pad odd ones by one replicated-edge-free row/column.
       ...(width % 2 || height % 2 ? ['pad=ceil(iw/2)*2:ceil(ih/2)*2'] : []),
       ...(opts.sar && (opts.sar.num !== 1 || opts.sar.den !== 1) ? [`setsar=${opts.sar.num}/${opts.sar.den}`] : []),
@@ -94,7 +98,7 @@ export class VideoEncoder {
       '-c:v', 'libx264',
       '-preset', opts.preset ?? 'medium',
       '-crf', String(opts.crf ?? 18),
-      '-colorspace', 'bt709', '-color_primaries', 'bt709', '-color_trc', 'bt709', '-color_range', 'tv',
+      ...colourTagArgs(colour),
       ...(ext === '.mp4' || ext === '.mov' ? ['-movflags', '+faststart'] : []),
       '-r', `${fps.num}/${fps.den}`,
     ]);

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { resolveFfmpeg } from './ffmpeg.js';
 import { inputError } from '../errors.js';
+import { resolveColour, type Colour } from './colour.js';
 
 export interface Rational {
   num: number;
@@ -43,6 +44,8 @@ export interface VideoInfo {
   frameCountExact: boolean;
   colorSpace?: string;
   colorRange?: string;
+  /** Matrix, range, primaries, transfer and bit depth: kept from decode to encode. */
+  colour: Colour;
   audio: AudioStreamInfo[];
 }
 
@@ -73,6 +76,9 @@ interface ProbeStream {
   sample_rate?: string | number;
   color_space?: string;
   color_range?: string;
+  color_primaries?: string;
+  color_transfer?: string;
+  bits_per_raw_sample?: string | number;
   tags?: Record<string, string>;
   side_data_list?: { side_data_type?: string; rotation?: number }[];
   disposition?: { attached_pic?: number };
@@ -212,6 +218,14 @@ export async function probeVideo(file: string): Promise<VideoInfo> {
     frameCountExact: exact,
     colorSpace: v.color_space,
     colorRange: v.color_range,
+    colour: resolveColour({
+      pixFmt: v.pix_fmt,
+      colorSpace: v.color_space,
+      colorRange: v.color_range,
+      colorPrimaries: v.color_primaries,
+      colorTransfer: v.color_transfer,
+      bitsPerRawSample: Number(v.bits_per_raw_sample) || undefined,
+    }),
     audio,
   };
 }

@@ -166,7 +166,7 @@ export async function degradeClip(opts: DegradeOptions): Promise<CaseInfo> {
     mask: path.join(opts.outDir, 'mask.mp4'),
     reference: path.join(opts.outDir, 'reference.mp4'),
   };
-  const enc = await VideoEncoder.open({ out: files.input, width, height, fps: info.fps, crf: opts.crf ?? 14, preset: 'slow', audioFrom: info, signal: opts.signal });
+  const enc = await VideoEncoder.open({ out: files.input, width, height, fps: info.fps, crf: opts.crf ?? 14, preset: 'slow', audioFrom: info, colour: info.colour, signal: opts.signal });
   const maskEnc = await VideoEncoder.open({ out: files.mask, width, height, fps: info.fps, crf: 0, preset: 'medium', signal: opts.signal });
   const maskRgb: RgbFrame = { width, height, data: new Uint8Array(width * height * 3) };
   for (let i = 0; i < mask.data.length; i++) maskRgb.data.fill(mask.data[i], i * 3, i * 3 + 3);

@@ -9,6 +9,8 @@ import { decodeFrames } from '../media/decode.js';
 import { ensureWritableDir, VideoEncoder, writeFileAtomic } from '../media/encode.js';
 import { cloneFrame, type RgbFrame } from '../media/frame.js';
 import { probeVideo, type VideoInfo } from '../media/probe.js';
+import { colourDifferences, describeColour } from '../media/colour.js';
+import { ffmpegScores, roundScores } from '../metrics/ffmpeg.js';
 import { cropFrame, frameMetrics, summarize } from '../metrics/frame.js';
 import type { FrameMetrics } from '../metrics/types.js';
 import { packageRoot } from '../models/paths.js';
@@ -174,6 +176,11 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
 
   if (video.rotation) notes.push(`input has ${video.rotation}° rotation metadata: frames were decoded upright and the output is stored upright`);
   if (video.vfr) notes.push(`input has a variable frame rate: converted to a constant ${fpsString(video)} fps`);
+  if (video.colour.assumed) notes.push(`input colour is not fully tagged: decoded and encoded as ${describeColour(video.colour)} (ffmpeg's assumption for untagged video)`);
+  if (video.colour.bitDepth > 8) notes.push(`input is ${video.colour.bitDepth}-bit: decoded without clipping (range ${video.colour.range}) and written as 8-bit`);
+  if (reference && colourDifferences(video.colour, reference.colour).length) {
+    notes.push(`the output keeps the input's colour; the reference's tags differ (${colourDifferences(video.colour, reference.colour).join('; ')}): ffmpeg's filters compare the stored planes as they are`);
+  }
   if (video.sar.num !== video.sar.den) notes.push(`input has non-square pixels (SAR ${video.sar.num}:${video.sar.den}), kept in the output`);
 
   let targetSize = opts.size ?? (opts.scale ? { width: Math.round(video.width * opts.scale), height: Math.round(video.height * opts.scale) } : undefined);
@@ -225,6 +232,7 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
           preset: opts.preset,
           audioFrom: video,
           sar: video.sar,
+          colour: video.colour,
           signal,
         });
       }
@@ -285,6 +293,14 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
     if (outInfo.width !== reference.width || outInfo.height !== reference.height) {
       notes.push(`metrics over the common ${w}x${h} area (output is padded to even size for H.264)`);
     }
+    // ffmpeg's own filters run in their own process, alongside the lock-step pass below.
+    const ffmpegPass = ffmpegScores(opts.out, reference.path, { maxFrames: done, crop: { width: w, height: h }, signal }).then(
+      (s) => roundScores(s),
+      (e: Error) => {
+        notes.push(`ffmpeg psnr/ssim could not be computed: ${e.message}`);
+        return undefined;
+      },
+    );
     const outIt = decodeFrames(outInfo, { signal, maxFrames: done });
     const refIt = decodeFrames(reference, { signal, maxFrames: done, checkCount: false });
     const inIt = decodeFrames(video, { signal, maxFrames: done, size: { width: reference.width, height: reference.height }, scaleFlags: 'bicubic' });
@@ -310,7 +326,9 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
     }
     if (perFrame.length < done) notes.push(`reference has ${perFrame.length} frames, output ${done}: scored the first ${perFrame.length}`);
     const befores = perFrame.map((p) => p.before).filter((b): b is FrameMetrics => !!b);
+    const ff = await ffmpegPass;
     metrics = {
+      ...(ff ? { ffmpeg: ff } : {}),
       after: summarize(perFrame.map((p) => p.after)),
       ...(befores.length === perFrame.length ? { before: summarize(befores) } : {}),
       perFrame,
@@ -329,6 +347,12 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
     ...(reference ? { reference: summaryOf(reference) } : {}),
     ...(opts.mask ? { mask: maskSummary(opts.mask, stageReports) } : {}),
     ...(opts.identity?.length ? { identity: opts.identity } : {}),
+    colour: {
+      input: describeColour(video.colour),
+      output: describeColour({ ...video.colour, bitDepth: 8 }),
+      assumed: video.colour.assumed,
+      ...(reference && colourDifferences(video.colour, reference.colour).length ? { referenceDiffers: colourDifferences(video.colour, reference.colour) } : {}),
+    },
     settings: {
       scale: opts.scale ?? null,
       size: opts.size ?? targetSize ?? null,

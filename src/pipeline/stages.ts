@@ -32,7 +32,7 @@ export async function buildStages(opts: RestoreOptions, ctx: StageBuildContext):
       ? await createInpaintStage(opts, { device, log, video: ctx.video, reportDir: ctx.reportDir, signal: ctx.signal })
       : skippedStage('inpaint', 'no --mask given (use --mask FILE or --mask auto)'),
   );
-  stages.push(await createUpscaleStage(opts, { device, log, targetSize: ctx.targetSize, inputSize }));
+  stages.push(await createUpscaleStage(opts, { device, log, targetSize: ctx.targetSize, inputSize, colour: ctx.video.colour, pixFmt: ctx.video.pixFmt }));
   const which = opts.backends.faces ?? 'all';
   if (!['all', 'largest', 'identity', 'none'].includes(which)) throw usageError(`--faces must be all, largest, identity or none (got "${which}")`);
   // One analyzer for the faces stage and the swap stage (which also reads the identity photo with it).

@@ -19,6 +19,11 @@ export interface FrameItem {
   mask?: Mask;
   /** Faces found in `frame` (set by the faces stage, in `frame`'s pixel coordinates). */
   faces?: Face[];
+  /**
+   * The frame as the face stages received it (set by the faces stage when it found faces): what
+   * `frame - base` the face stages changed is the edit the temporal stage smooths.
+   */
+  base?: RgbFrame;
   /** Per-frame numbers stages want in the report (identity similarity, ...). */
   values?: Record<string, number>;
 }
@@ -69,6 +74,10 @@ export interface RestoreOptions {
   /** Upscale factor, or a target size. */
   scale?: number;
   size?: { width: number; height: number };
+  /** Kernel the input was downscaled with, for the upscale stage's back-projection (default bicubic). */
+  srKernel?: string;
+  /** Back-projection iterations after upscaling (default: 2, or 0 for lanczos/bicubic asked by name). */
+  backproject?: number;
   crf: number;
   preset: string;
   device: 'auto' | 'cpu' | 'cuda';

@@ -5,6 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import type { FfmpegScores } from '../metrics/ffmpeg.js';
 import type { FrameMetrics, MetricsSummary } from '../metrics/types.js';
 import type { StageReport } from '../pipeline/types.js';
 import { frameIndices, valueKeys } from './csv.js';
@@ -110,6 +111,20 @@ function summaryTable(after: MetricsSummary, before?: MetricsSummary): string {
     `<th class="num">Before (bicubic)</th><th class="num">Δ</th></tr></thead><tbody>${body}</tbody>` +
     `<tfoot><tr><td colspan="4" class="muted">${after.frames} frame${after.frames === 1 ? '' : 's'} scored.` +
     `${before ? ' Before = the input resized to the reference size with bicubic, i.e. what a plain upscale gives.' : ' No before (bicubic) scores in this run.'}</td></tr></tfoot></table>`
+  );
+}
+
+/** ffmpeg's psnr/ssim filter figures: per plane and their average, as the filters print them. */
+function ffmpegTable(f: FfmpegScores): string {
+  const row = (label: string, p: { y: number; u: number; v: number }, last: number, digits: number) =>
+    `<tr><th scope="row">${esc(label)}</th><td class="num">${fmt(p.y, digits)}</td><td class="num">${fmt(p.u, digits)}</td><td class="num">${fmt(p.v, digits)}</td><td class="num">${fmt(last, digits)}</td></tr>`;
+  return (
+    `<table id="ffmpeg-metrics" class="summary"><caption>ffmpeg's <code>psnr</code> / <code>ssim</code> filters, stored planes, ${f.frames} frames</caption>` +
+    `<thead><tr><th></th><th class="num">Y</th><th class="num">U</th><th class="num">V</th><th class="num">average / all</th></tr></thead><tbody>` +
+    row('PSNR (dB), of the mean MSE', f.psnr, f.psnr.average, 3) +
+    row('PSNR (dB), mean of frames', f.psnrFrameMean, f.psnrFrameMean.average, 3) +
+    row('SSIM', f.ssim, f.ssim.all, 4) +
+    `</tbody></table>`
   );
 }
 
@@ -325,7 +340,7 @@ export async function renderReportHtml(report: RunReport, opts: RenderOptions): 
       ...(hasBefore ? [{ name: 'before (bicubic)', color: COLORS.before, points: pts((p) => p.before?.ssimY), key: 'before.ssimY', width: 2.2 }] : []),
     ];
     quality =
-      `<section id="quality"><h2>Quality against the reference</h2>${summaryTable(m.after, m.before)}` +
+      `<section id="quality"><h2>Quality against the reference</h2>${m.ffmpeg ? ffmpegTable(m.ffmpeg) : ''}${summaryTable(m.after, m.before)}` +
       lineChart({ id: 'plot-psnr', title: 'PSNR per frame', yLabel: 'PSNR (dB)', series: psnrSeries, digits: 2 }) +
       lineChart({ id: 'plot-ssim', title: 'SSIM (luma) per frame', yLabel: 'SSIM', series: ssimSeries, digits: 4 }) +
       definitions(m.after) +

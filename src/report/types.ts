@@ -1,5 +1,6 @@
 /** What a single run writes: report.json holds a RunReport; frames.csv and report.html derive from it. */
 import type { FrameMetrics, MetricsSummary } from '../metrics/types.js';
+import type { FfmpegScores } from '../metrics/ffmpeg.js';
 import type { StageReport } from '../pipeline/types.js';
 
 export interface VideoSummary {
@@ -42,7 +43,11 @@ export interface RunReport {
     after: MetricsSummary;
     before?: MetricsSummary;
     perFrame: { index: number; after: FrameMetrics; before?: FrameMetrics }[];
+    /** ffmpeg's own psnr/ssim filters on the stored planes of the output against the reference. */
+    ffmpeg?: FfmpegScores;
   };
+  /** Colour of the input as decoded and of the output as written (kept from the input). */
+  colour?: { input: string; output: string; assumed: boolean; referenceDiffers?: string[] };
   /** Why metrics were not computed, when they were not. */
   metricsSkipped?: string;
   /** Per-frame numbers stages published (FrameItem.values), by frame index. */

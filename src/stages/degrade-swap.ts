@@ -65,7 +65,7 @@ export async function swapIdentityInClip(cleanPath: string, identityPhoto: strin
   const faces = await createFacesStage(options, { device, log, analyzer });
   const swap = await createSwapStage({ ...options, analyzer }, runCtx);
   opts.log?.(`swap-identity: ${swap.backend} (${swap.report().reason}), ${cleanPath} → ${outPath}`);
-  const enc = await VideoEncoder.open({ out: outPath, width: info.width, height: info.height, fps: info.fps, audioFrom: info, crf: options.crf, signal: ac.signal });
+  const enc = await VideoEncoder.open({ out: outPath, width: info.width, height: info.height, fps: info.fps, audioFrom: info, colour: info.colour, crf: options.crf, signal: ac.signal });
   async function* source(): AsyncGenerator<FrameItem> {
     for await (const f of decodeFrames(info, { maxFrames: opts.maxFrames, signal: ac.signal })) {
       const frame = { width: f.width, height: f.height, data: f.data };

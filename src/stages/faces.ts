@@ -10,6 +10,7 @@ import type { Logger } from '../pipeline/log.js';
 import { mapOrdered } from '../pipeline/stage.js';
 import type { FrameItem, RestoreOptions, Stage, StageReport } from '../pipeline/types.js';
 import type { DeviceRequest } from '../models/session.js';
+import { cloneFrame } from '../media/frame.js';
 
 export interface FacesStageContext {
   device?: DeviceRequest;
@@ -59,6 +60,7 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
         const chosen = await selector.select(item.frame, tracked);
         selected += chosen.length;
         item.faces = chosen;
+        if (chosen.length) item.base = cloneFrame(item.frame);
         (item.values ??= {}).faces = tracked.length;
         ms += performance.now() - t;
         return item;

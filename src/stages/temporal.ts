@@ -109,6 +109,8 @@ export interface TemporalFrameResult {
 
 interface Prev {
   out: RgbFrame;
+  /** The previous frame's base (before the face stages), when it had one. */
+  base?: RgbFrame;
   outL: Float32Array;
   outFP: FlowPlane;
   inL: Float32Array;
@@ -121,8 +123,18 @@ interface Prev {
  * detection box grown by 30% when the five points are missing; feathered over 12% of the half
  * side. Mask: scaled to the frame (bilinear), grown and feathered by a box filter.
  */
-export function changedRegion(w: number, h: number, faces: Face[] | undefined, mask: Mask | undefined, faceExtent = 2.2): Float32Array | undefined {
+export function changedRegion(
+  w: number,
+  h: number,
+  faces: Face[] | undefined,
+  mask: Mask | undefined,
+  faceExtent = 2.2,
+  edit?: { frame: RgbFrame; base: RgbFrame },
+): Float32Array | undefined {
   let R: Float32Array | undefined;
+  // Faces count only where the face stages changed pixels (the edit); with a base and no change, none.
+  const edited = edit ? editWeight(edit.frame, edit.base) : undefined;
+  if (edit && !edited) faces = undefined;
   for (const f of faces ?? []) {
     let cx: number, cy: number, half: number;
     if (f.five?.length === 5) {
@@ -149,8 +161,8 @@ export function changedRegion(w: number, h: number, faces: Face[] | undefined, m
       for (let x = x0; x <= x1; x++) {
         const dx = Math.abs(x - cx) - half;
         const d = Math.max(dx, dy); // > 0 outside the square
-        const r = d <= 0 ? 1 : 1 - d / feather;
         const i = y * w + x;
+        const r = (d <= 0 ? 1 : 1 - d / feather) * (edited ? edited[i] : 1);
         if (r > R[i]) R[i] = r;
       }
     }
@@ -174,6 +186,28 @@ export function changedRegion(w: number, h: number, faces: Face[] | undefined, m
   return R;
 }
 
+/**
+ * Where `frame` differs from `base` (0..1 per pixel: changed pixels grown by a few pixels and
+ * feathered), or undefined when no pixel differs.
+ */
+export function editWeight(frame: RgbFrame, base: RgbFrame): Float32Array | undefined {
+  const { width: w, height: h } = frame;
+  if (base.width !== w || base.height !== h) return undefined;
+  const m = new Float32Array(w * h);
+  let any = false;
+  const a = frame.data, b = base.data;
+  for (let i = 0, p = 0; i < m.length; i++, p += 3) {
+    if (a[p] !== b[p] || a[p + 1] !== b[p + 1] || a[p + 2] !== b[p + 2]) {
+      m[i] = 1;
+      any = true;
+    }
+  }
+  if (!any) return undefined;
+  const soft = boxMean(m, w, h, Math.max(2, Math.round(0.01 * Math.max(w, h))));
+  for (let i = 0; i < m.length; i++) m[i] = Math.min(1, 3 * soft[i]);
+  return m;
+}
+
 /** The recursive flow-guided smoother; one instance per clip, frames pushed in order. */
 export class TemporalSmoother {
   readonly o: Resolved;
@@ -186,17 +220,23 @@ export class TemporalSmoother {
     this.prev = undefined;
   }
 
-  process(frame: RgbFrame, faces?: Face[], mask?: Mask): TemporalFrameResult {
+  /**
+   * Smooth one frame. `base` is the frame before the face stages edited it: face regions are
+   * smoothed only where they were edited, and there the edit (frame - base) is what is blended
+   * with the previous frame's edit, motion-compensated; the video's own content is left alone.
+   */
+  process(frame: RgbFrame, faces?: Face[], mask?: Mask, base?: RgbFrame): TemporalFrameResult {
     const { width: w, height: h } = frame;
     const n = w * h;
     const xL = lumaBt601(frame);
     const fp = flowPlane(xL, w, h, this.o.flowMaxSide);
-    const R = changedRegion(w, h, faces, mask, this.o.faceExtent);
+    const okBase = base && base.width === w && base.height === h ? base : undefined;
+    const R = changedRegion(w, h, faces, mask, this.o.faceExtent, okBase ? { frame, base: okBase } : undefined);
     let region = 0;
     if (R) for (let i = 0; i < n; i++) if (R[i] > 0) region++;
     const prev = this.prev && this.prev.out.width === w && this.prev.out.height === h ? this.prev : undefined;
     if (!prev) {
-      this.prev = { out: frame, outL: xL, outFP: fp, inL: xL };
+      this.prev = { out: frame, base: okBase, outL: xL, outFP: fp, inL: xL };
       return { frame, smoothed: 0, region: region / n, valid: 0, cut: false };
     }
     const pair = flowPair(prev.outFP, fp);
@@ -211,13 +251,13 @@ export class TemporalSmoother {
     let outL = xL;
     let smoothed = 0;
     if (R && region > 0 && !cut && this.o.strength > 0) {
-      const r = this.blend(frame, xL, prev, pair.back, valid, R);
+      const r = this.blend(frame, xL, prev, pair.back, valid, R, okBase, mask);
       out = r.frame;
       smoothed = r.smoothed;
       outL = lumaBt601(out);
     }
     const after = warpingError(prev.outL, outL, pair.back, valid);
-    this.prev = { out, outL, outFP: out === frame ? fp : flowPlane(outL, w, h, this.o.flowMaxSide), inL: xL };
+    this.prev = { out, base: okBase, outL, outFP: out === frame ? fp : flowPlane(outL, w, h, this.o.flowMaxSide), inL: xL };
     return {
       frame: out,
       flicker: Number.isFinite(after.flicker) ? after.flicker : undefined,
@@ -229,7 +269,16 @@ export class TemporalSmoother {
     };
   }
 
-  private blend(frame: RgbFrame, xL: Float32Array, prev: Prev, back: { u: Float32Array; v: Float32Array }, valid: Uint8Array, R: Float32Array): { frame: RgbFrame; smoothed: number } {
+  private blend(
+    frame: RgbFrame,
+    xL: Float32Array,
+    prev: Prev,
+    back: { u: Float32Array; v: Float32Array },
+    valid: Uint8Array,
+    R: Float32Array,
+    base?: RgbFrame,
+    mask?: Mask,
+  ): { frame: RgbFrame; smoothed: number } {
     const { width: w, height: h } = frame;
     // Bounding box of the region, grown by the filter radii so the box filters see context.
     let bx0 = w, by0 = h, bx1 = -1, by1 = -1;
@@ -251,6 +300,14 @@ export class TemporalSmoother {
     const W = new Float32Array(rn * 3);
     const res = new Float32Array(rn);
     const vf = new Float32Array(rn);
+    // Edit domain (faces, when both frames have a base and the pixel is not in a hole): the
+    // difference blended is that of the edits, (W - Wbase) - (x - base) = D - (Wbase - base).
+    const editDomain = !!(base && prev.base);
+    const Wb = editDomain ? new Float32Array(rn * 3) : undefined;
+    const bb = base?.data, pb = prev.base?.data;
+    const sx = mask ? mask.width / w : 1, sy = mask ? mask.height / h : 1;
+    const inHole = (fx: number, fy: number) =>
+      !!mask && mask.data[Math.min(mask.height - 1, Math.floor((fy + 0.5) * sy)) * mask.width + Math.min(mask.width - 1, Math.floor((fx + 0.5) * sx))] >= 128;
     for (let y = 0; y < rh; y++) {
       for (let x = 0; x < rw; x++) {
         const fx = bx0 + x, fy = by0 + y;
@@ -259,6 +316,10 @@ export class TemporalSmoother {
         vf[j] = 1;
         const px = fx + back.u[i], py = fy + back.v[i];
         warpCubic(pv, w, h, px, py, W, j * 3);
+        if (Wb && !inHole(fx, fy)) {
+          warpCubic(pb!, w, h, px, py, Wb, j * 3);
+          for (let c = 0; c < 3; c++) W[j * 3 + c] -= Wb[j * 3 + c] - bb![i * 3 + c];
+        }
         res[j] = Math.abs(0.299 * W[j * 3] + 0.587 * W[j * 3 + 1] + 0.114 * W[j * 3 + 2] - xL[i]);
       }
     }
@@ -370,7 +431,7 @@ export async function createTemporalStage(opts: RestoreOptions, ctx: TemporalSta
       smoother.reset();
       for await (const item of input) {
         if (runCtx?.signal?.aborted) return;
-        const r = await stats.time(() => smoother.process(item.frame, item.faces, item.mask));
+        const r = await stats.time(() => smoother.process(item.frame, item.faces, item.mask, item.base));
         stats.frames++;
         item.frame = r.frame;
         if (r.region > 0) framesWithRegion++;

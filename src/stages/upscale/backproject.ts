@@ -1,0 +1,197 @@
+/**
+ * Consistency with the low-resolution input (iterative back-projection on luma).
+ *
+ * A super-resolved frame, downscaled with the kernel that made the input, should give the input
+ * back. Each iteration downscales the current luma, takes the error against the input's luma and
+ * adds it back upscaled: `Y += up(Ylr - down(Y))`. Only luma is corrected, by adding the same
+ * amount to R, G and B (which leaves the chroma of any YUV matrix unchanged).
+ *
+ * The resampling follows ffmpeg's scaler conventions: pixel centres at (i + 0.5), the kernel
+ * stretched by the factor when downscaling, weights normalised to one, edges clamped. Kernels:
+ * `bicubic` (swscale's default B = 0, C = 0.6), `lanczos` (a = 3), `area` (box), `bilinear`.
+ */
+import type { RgbFrame } from '../../media/frame.js';
+import type { SwsMatrix } from '../../media/colour.js';
+
+export type ResampleKernel = 'bicubic' | 'lanczos' | 'area' | 'bilinear';
+export const RESAMPLE_KERNELS: readonly ResampleKernel[] = ['bicubic', 'area', 'lanczos', 'bilinear'];
+
+/** Luma weights (Kr, Kb) of each matrix; Kg = 1 - Kr - Kb. */
+const LUMA: Record<SwsMatrix, [number, number]> = {
+  bt601: [0.299, 0.114],
+  bt709: [0.2126, 0.0722],
+  smpte240m: [0.212, 0.087],
+  fcc: [0.3, 0.11],
+  bt2020: [0.2627, 0.0593],
+};
+
+function kernelOf(k: ResampleKernel): { support: number; f: (x: number) => number } {
+  switch (k) {
+    case 'bicubic': {
+      const B = 0;
+      const C = 0.6;
+      return {
+        support: 2,
+        f: (x) => {
+          x = Math.abs(x);
+          if (x < 1) return ((12 - 9 * B - 6 * C) * x ** 3 + (-18 + 12 * B + 6 * C) * x * x + (6 - 2 * B)) / 6;
+          if (x < 2) return ((-B - 6 * C) * x ** 3 + (6 * B + 30 * C) * x * x + (-12 * B - 48 * C) * x + (8 * B + 24 * C)) / 6;
+          return 0;
+        },
+      };
+    }
+    case 'lanczos':
+      return {
+        support: 3,
+        f: (x) => {
+          x = Math.abs(x);
+          if (x < 1e-9) return 1;
+          if (x >= 3) return 0;
+          const px = Math.PI * x;
+          return (3 * Math.sin(px) * Math.sin(px / 3)) / (px * px);
+        },
+      };
+    case 'bilinear':
+      return { support: 1, f: (x) => Math.max(0, 1 - Math.abs(x)) };
+    case 'area':
+      return { support: 0.5, f: (x) => (Math.abs(x) <= 0.5 ? 1 : 0) };
+  }
+}
+
+/** Sparse 1-D resampling matrix from `n` samples to `m` samples. */
+export interface Weights {
+  start: Int32Array;
+  len: Int32Array;
+  /** `len[i]` weights per output sample, `maxLen` apart. */
+  w: Float32Array;
+  maxLen: number;
+}
+
+export function resampleWeights(n: number, m: number, kernel: ResampleKernel): Weights {
+  const { support, f } = kernelOf(kernel);
+  const scale = n / m;
+  const stretch = Math.max(1, scale); // widen the kernel when downscaling
+  const reach = support * stretch;
+  const maxLen = Math.ceil(2 * reach) + 2;
+  const start = new Int32Array(m);
+  const len = new Int32Array(m);
+  const w = new Float32Array(m * maxLen);
+  for (let i = 0; i < m; i++) {
+    const centre = (i + 0.5) * scale - 0.5;
+    let lo = Math.ceil(centre - reach);
+    let hi = Math.floor(centre + reach);
+    if (kernel === 'area' && lo > hi) lo = hi = Math.round(centre);
+    const acc = new Map<number, number>();
+    let sum = 0;
+    for (let j = lo; j <= hi; j++) {
+      const v = f((j - centre) / stretch);
+      if (v === 0) continue;
+      const jj = Math.min(n - 1, Math.max(0, j)); // clamp at the edges
+      acc.set(jj, (acc.get(jj) ?? 0) + v);
+      sum += v;
+    }
+    if (!acc.size) acc.set(Math.min(n - 1, Math.max(0, Math.round(centre))), (sum = 1));
+    const idx = [...acc.keys()].sort((a, b) => a - b);
+    start[i] = idx[0];
+    len[i] = idx[idx.length - 1] - idx[0] + 1;
+    for (const j of idx) w[i * maxLen + (j - idx[0])] = acc.get(j)! / sum;
+  }
+  return { start, len, w, maxLen };
+}
+
+/** Separable resample of one float plane with precomputed weights (x then y). */
+export function resamplePlane(src: Float32Array, sw: number, sh: number, wx: Weights, wy: Weights, dw: number, dh: number): Float32Array {
+  const tmp = new Float32Array(dw * sh);
+  for (let y = 0; y < sh; y++) {
+    const row = y * sw;
+    for (let x = 0; x < dw; x++) {
+      const s = wx.start[x];
+      const l = wx.len[x];
+      const o = x * wx.maxLen;
+      let acc = 0;
+      for (let k = 0; k < l; k++) acc += wx.w[o + k] * src[row + s + k];
+      tmp[y * dw + x] = acc;
+    }
+  }
+  const out = new Float32Array(dw * dh);
+  for (let y = 0; y < dh; y++) {
+    const s = wy.start[y];
+    const l = wy.len[y];
+    const o = y * wy.maxLen;
+    const base = y * dw;
+    for (let k = 0; k < l; k++) {
+      const wk = wy.w[o + k];
+      const r = (s + k) * dw;
+      for (let x = 0; x < dw; x++) out[base + x] += wk * tmp[r + x];
+    }
+  }
+  return out;
+}
+
+/** Luma of packed RGB (0..255, no range scaling: only differences of it are used). */
+export function lumaOf(f: RgbFrame, matrix: SwsMatrix): Float32Array {
+  const [kr, kb] = LUMA[matrix];
+  const kg = 1 - kr - kb;
+  const n = f.width * f.height;
+  const y = new Float32Array(n);
+  const d = f.data;
+  for (let i = 0, p = 0; i < n; i++, p += 3) y[i] = kr * d[p] + kg * d[p + 1] + kb * d[p + 2];
+  return y;
+}
+
+export interface BackProjector {
+  kernel: ResampleKernel;
+  iterations: number;
+  /** Correct `hr` in place so that its luma, downscaled with `kernel`, matches `lr`'s. Returns the final mean abs error. */
+  apply(hr: RgbFrame, lr: RgbFrame): number;
+  /** Mean absolute luma error of `down(hr)` against `lr` (to compare kernels). */
+  residual(hr: RgbFrame, lr: RgbFrame): number;
+}
+
+export function createBackProjector(
+  lrSize: { width: number; height: number },
+  hrSize: { width: number; height: number },
+  opts: { kernel: ResampleKernel; iterations: number; matrix: SwsMatrix },
+): BackProjector {
+  const { width: lw, height: lh } = lrSize;
+  const { width: hw, height: hh } = hrSize;
+  const dx = resampleWeights(hw, lw, opts.kernel);
+  const dy = resampleWeights(hh, lh, opts.kernel);
+  const ux = resampleWeights(lw, hw, 'bicubic');
+  const uy = resampleWeights(lh, hh, 'bicubic');
+  const meanAbs = (a: Float32Array, b: Float32Array) => {
+    let s = 0;
+    for (let i = 0; i < a.length; i++) s += Math.abs(a[i] - b[i]);
+    return s / a.length;
+  };
+  return {
+    kernel: opts.kernel,
+    iterations: opts.iterations,
+    residual(hr, lr) {
+      return meanAbs(resamplePlane(lumaOf(hr, opts.matrix), hw, hh, dx, dy, lw, lh), lumaOf(lr, opts.matrix));
+    },
+    apply(hr, lr) {
+      const ylr = lumaOf(lr, opts.matrix);
+      const y0 = lumaOf(hr, opts.matrix);
+      const y = Float32Array.from(y0);
+      let err = 0;
+      for (let it = 0; it < opts.iterations; it++) {
+        const down = resamplePlane(y, hw, hh, dx, dy, lw, lh);
+        for (let i = 0; i < down.length; i++) down[i] = ylr[i] - down[i];
+        err = meanAbs(down, new Float32Array(down.length));
+        const up = resamplePlane(down, lw, lh, ux, uy, hw, hh);
+        for (let i = 0; i < y.length; i++) y[i] += up[i];
+      }
+      const d = hr.data;
+      for (let i = 0, p = 0; i < y.length; i++, p += 3) {
+        const delta = y[i] - y0[i];
+        if (delta === 0) continue;
+        for (let c = 0; c < 3; c++) {
+          const v = Math.round(d[p + c] + delta);
+          d[p + c] = v < 0 ? 0 : v > 255 ? 255 : v;
+        }
+      }
+      return err;
+    },
+  };
+}
