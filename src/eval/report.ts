@@ -1,0 +1,84 @@
+/** The eval's markdown table and self-contained HTML page (table + bar plots of the gains). */
+import { escapeHtml as esc } from '../report/escape.js';
+import { barChart } from '../report/svg.js';
+import type { EvalResult, EvalRow } from './run.js';
+
+const f = (v: number | undefined, d = 2) => (v === undefined || !Number.isFinite(v) ? '' : v.toFixed(d));
+const COLS: [string, (r: EvalRow) => string][] = [
+  ['clip', (r) => r.clip],
+  ['case', (r) => r.case],
+  ['method', (r) => r.method],
+  ['frames', (r) => String(r.frames)],
+  ['PSNR avg', (r) => f(r.psnrAvg)],
+  ['PSNR Y', (r) => f(r.psnrY)],
+  ['PSNR U', (r) => f(r.psnrU)],
+  ['PSNR V', (r) => f(r.psnrV)],
+  ['SSIM all', (r) => f(r.ssimAll, 4)],
+  ['Y in holes', (r) => f(r.holeY)],
+  ['Y outside holes', (r) => f(r.outsideY)],
+  ['ms/frame', (r) => f(r.msPerFrame, 0)],
+];
+
+/** Mean gain over the cases of each restore method, per case name. */
+function summary(r: EvalResult): { method: string; case: string; mean: number; min: number; n: number }[] {
+  const groups = new Map<string, number[]>();
+  for (const g of r.gains) {
+    const k = `${g.method}\u0000${g.case}`;
+    groups.set(k, [...(groups.get(k) ?? []), g.dAvg]);
+  }
+  return [...groups].map(([k, v]) => {
+    const [method, c] = k.split('\u0000');
+    return { method, case: c, mean: +(v.reduce((a, b) => a + b, 0) / v.length).toFixed(3), min: +Math.min(...v).toFixed(3), n: v.length };
+  });
+}
+
+export function renderEvalMarkdown(r: EvalResult): string {
+  const lines = [
+    `# restore eval (${r.createdAt})`,
+    '',
+    `Clips: \`${r.clipsDir}\`; outputs encoded at crf ${r.crf}; scored with ffmpeg's psnr/ssim filters against the clean clip (stored planes; PSNR of the mean MSE). ${r.wallSeconds} s.`,
+    '',
+    '## Gain over ffmpeg lanczos (PSNR average, dB)',
+    '',
+    '| method | case | mean | worst | clips |',
+    '|---|---|---:|---:|---:|',
+    ...summary(r).map((s) => `| ${s.method} | ${s.case} | ${s.mean >= 0 ? '+' : ''}${s.mean} | ${s.min >= 0 ? '+' : ''}${s.min} | ${s.n} |`),
+    '',
+    '## All rows',
+    '',
+    `| ${COLS.map((c) => c[0]).join(' | ')} |`,
+    `|${COLS.map((_, i) => (i < 3 ? '---' : '---:')).join('|')}|`,
+    ...r.rows.map((row) => `| ${COLS.map((c) => c[1](row)).join(' | ')} |`),
+    ...(r.skipped.length ? ['', '## Skipped', '', ...r.skipped.map((s) => `- ${s}`)] : []),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+export function renderEvalHtml(r: EvalResult): string {
+  const sum = summary(r);
+  const methods = [...new Set(sum.map((s) => s.method))];
+  const plots = methods
+    .map((m) =>
+      barChart({
+        id: `gain-${m.replace(/[^a-z0-9]+/gi, '-')}`,
+        title: `${m}: mean gain over ffmpeg lanczos (PSNR average), by case`,
+        unit: 'dB',
+        bars: sum.filter((s) => s.method === m).map((s) => ({ label: s.case, sublabel: `worst ${s.min}`, value: s.mean })),
+      }),
+    )
+    .join('');
+  const table =
+    `<table id="eval-rows"><thead><tr>${COLS.map((c) => `<th>${esc(c[0])}</th>`).join('')}</tr></thead><tbody>` +
+    r.rows.map((row) => `<tr class="${row.method.startsWith('restore:') ? 'ours' : ''}">${COLS.map((c) => `<td>${esc(c[1](row))}</td>`).join('')}</tr>`).join('') +
+    `</tbody></table>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>restore eval</title><style>
+body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ddd;padding:3px 6px;text-align:right}
+td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}tr.ours{background:#eef6ff}.plot{max-width:780px;display:block;margin:12px 0}
+.bar{fill:#3b7dd8}.bar-missing{fill:#eee}.muted{fill:#888;color:#888}.plot-title{font-weight:600}text{font-size:12px}</style></head><body>
+<h1>restore eval</h1><p>${esc(r.createdAt)} · clips <code>${esc(r.clipsDir)}</code> · crf ${r.crf} · ${r.wallSeconds} s · scored with ffmpeg's <code>psnr</code>/<code>ssim</code> filters on the stored planes.</p>
+<h2>Gain over ffmpeg lanczos</h2>${plots}<h2>All rows</h2>${table}
+${r.skipped.length ? `<h2>Skipped</h2><ul>${r.skipped.map((s) => `<li>${esc(s)}</li>`).join('')}</ul>` : ''}
+</body></html>
+`;
+}
