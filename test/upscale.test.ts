@@ -10,6 +10,7 @@ import type { FrameItem, RestoreOptions, RunContext } from '../src/pipeline/type
 import { silentLogger } from '../src/pipeline/log.js';
 import { resampleFrames } from '../src/media/resample.js';
 import { DEFAULT_COLOUR } from '../src/media/colour.js';
+import { planesToRgb } from '../src/media/planes.js';
 import { affineImageModel, convNetModel, writeModel } from './helpers/tiny-models.js';
 
 const astronaut = path.join(import.meta.dirname, '..', 'fixtures', 'source', 'astronaut.png');
@@ -169,7 +170,8 @@ describe('SR contracts with tiny models', () => {
     expect(stage.backend).toBe('lanczos');
     const out = await runStage(stage, frame);
     // Same filter chain as the stage, frame by frame: what ffmpeg's scaler gives in the source's YUV.
-    const [ref] = await resampleFrames([frame], { from: { width: 32, height: 32 }, to: { width: 96, height: 96 }, flags: 'lanczos', colour: DEFAULT_COLOUR });
+    const [planes] = await resampleFrames([frame], { from: { width: 32, height: 32 }, to: { width: 96, height: 96 }, flags: 'lanczos', colour: DEFAULT_COLOUR });
+    const ref = planesToRgb(planes, DEFAULT_COLOUR);
     expect(Buffer.compare(Buffer.from(out.data), Buffer.from(ref.data))).toBe(0);
     // and not sharp's RGB Lanczos, which the stage used before
     expect(Buffer.compare(Buffer.from(out.data), Buffer.from((await lanczosResize(frame, 96, 96)).data))).not.toBe(0);

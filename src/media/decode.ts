@@ -8,9 +8,12 @@ import type { RgbFrame } from './frame.js';
 import { rationalValue, type VideoInfo } from './probe.js';
 import { inputError, RestoreError } from '../errors.js';
 import { decodeScaleArgs } from './colour.js';
+import { planarBytes, planesToRgb, splitPlanes, type CarriedFormat, type YuvPlanes } from './planes.js';
 
 export interface DecodedFrame extends RgbFrame {
   index: number;
+  /** With `planes`: the stored planes (8-bit) this RGB was converted from. */
+  planes?: YuvPlanes;
   /** Presentation time in seconds from the start of the stream. */
   time: number;
 }
@@ -24,6 +27,20 @@ export interface DecodeOptions {
   signal?: AbortSignal;
   /** Fail when fewer frames than probed arrive (truncated or corrupt input). Default true. */
   checkCount?: boolean;
+  /**
+   * Also keep the stored planes (see planes.ts): ffmpeg writes the source's own 8-bit planar
+   * format and the RGB is converted from it here, so an untouched pixel can be written back
+   * exactly. Only for YUV sources without `size`; others decode to RGB as usual.
+   */
+  planes?: boolean;
+}
+
+/** The 8-bit planar format a source's planes are kept in, or undefined when they cannot be. */
+export function keptPlanarFormat(info: VideoInfo): CarriedFormat | undefined {
+  const m = /^(yuvj?)(420|422|444)p/.exec(info.pixFmt);
+  if (!m) return undefined;
+  if (info.rotation) return undefined; // frames are turned upright by ffmpeg's filters: keep to RGB
+  return `${m[1]}${m[2]}p` as CarriedFormat;
 }
 
 function stderrTail(stderr: string | null | undefined): string {
@@ -47,7 +64,8 @@ export async function* decodeFrames(info: VideoInfo, opts: DecodeOptions = {}): 
   resolveFfmpeg();
   const width = opts.size?.width ?? info.width;
   const height = opts.size?.height ?? info.height;
-  const frameBytes = width * height * 3;
+  const planar = opts.planes && !opts.size ? keptPlanarFormat(info) : undefined;
+  const frameBytes = planar ? planarBytes(planar, width, height) : width * height * 3;
   const flags = opts.scaleFlags ?? 'bicubic';
   // The source's own matrix and range (ffmpeg's assumption when untagged), stated explicitly so the
   // encoder can write the planes back with the same ones.
@@ -59,7 +77,8 @@ export async function* decodeFrames(info: VideoInfo, opts: DecodeOptions = {}): 
   const outOpts = [
     '-map', '0:v:0',
     ...(info.vfr ? [...fpsModeArgs('cfr'), '-r', fpsStr] : fpsModeArgs('passthrough')),
-    '-vf', `${scale},format=rgb24`,
+    // planes: the stored format as it is (10-bit and more brought to 8 bits, range kept)
+    '-vf', planar ? `format=${planar}` : `${scale},format=rgb24`,
     ...(opts.maxFrames ? ['-frames:v', String(opts.maxFrames)] : []),
     '-an', '-sn',
   ];
@@ -111,7 +130,11 @@ export async function* decodeFrames(info: VideoInfo, opts: DecodeOptions = {}): 
         const rest = all.subarray(frameBytes);
         pending = rest.length ? [Buffer.from(rest)] : [];
         pendingBytes = rest.length;
-        yield { width, height, data, index, time: index / fpsV };
+        if (planar) {
+          const planes = splitPlanes(data, planar, width, height);
+          const rgb = planesToRgb(planes, info.colour);
+          yield { ...rgb, planes, index, time: index / fpsV };
+        } else yield { width, height, data, index, time: index / fpsV };
         index++;
         if (opts.maxFrames && index >= opts.maxFrames) return;
       }

@@ -12,6 +12,7 @@ import type { RgbFrame } from './frame.js';
 import type { Rational, VideoInfo } from './probe.js';
 import { outputError, RestoreError } from '../errors.js';
 import { colourTagArgs, DEFAULT_COLOUR, encodeScaleArgs, type Colour } from './colour.js';
+import { planesForEncode, type CarriedFormat, type CarriedPlanes } from './planes.js';
 
 export interface EncodeOptions {
   out: string;
@@ -25,6 +26,8 @@ export interface EncodeOptions {
   sar?: Rational;
   /** Matrix, range and tags to write: the source's, so untouched frames keep their planes. Default BT.709 limited. */
   colour?: Colour;
+  /** Frames come with their stored planes in this format (see planes.ts) instead of as RGB. */
+  planar?: CarriedFormat;
   signal?: AbortSignal;
 }
 
@@ -79,17 +82,19 @@ export class VideoEncoder {
     const ext = path.extname(opts.out).toLowerCase();
     const colour = opts.colour ?? DEFAULT_COLOUR;
     const vf = [
-      `scale=${encodeScaleArgs(colour)}:flags=accurate_rnd+full_chroma_int`,
+      // planes are written as they are; RGB is converted with the source's matrix and range
+      ...(opts.planar ? [] : [`scale=${encodeScaleArgs(colour)}:flags=accurate_rnd+full_chroma_int`]),
       // yuv420p needs even sizes: pad odd ones by one replicated-edge-free row/column.
       ...(width % 2 || height % 2 ? ['pad=ceil(iw/2)*2:ceil(ih/2)*2'] : []),
       ...(opts.sar && (opts.sar.num !== 1 || opts.sar.den !== 1) ? [`setsar=${opts.sar.num}/${opts.sar.den}`] : []),
-      'format=yuv420p',
+      // planes keep their own format (full-range yuvj included, so no range conversion)
+      `format=${opts.planar ?? 'yuv420p'}`,
     ];
     const audio = opts.audioFrom?.audio ?? [];
     const canCopy = ext === '.mkv' || audio.every((a) => MP4_AUDIO.has(a.codec));
     let cmd = ffmpeg()
       .input(this.input)
-      .inputOptions(['-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-framerate', `${fps.num}/${fps.den}`]);
+      .inputOptions(['-f', 'rawvideo', '-pix_fmt', opts.planar ?? 'rgb24', '-s', `${width}x${height}`, '-framerate', `${fps.num}/${fps.den}`]);
     if (opts.audioFrom && audio.length) cmd = cmd.input(opts.audioFrom.path);
     cmd = cmd.outputOptions([
       '-map', '0:v:0',
@@ -130,14 +135,16 @@ export class VideoEncoder {
     return this.frames;
   }
 
-  async write(f: RgbFrame): Promise<void> {
+  async write(f: RgbFrame, planes?: CarriedPlanes): Promise<void> {
     if (this.failure) throw this.failure;
     if (this.closed) throw new RestoreError('internal', 'write after close');
     if (f.width !== this.opts.width || f.height !== this.opts.height) {
       throw new RestoreError('internal', `frame ${f.width}x${f.height} does not match encoder ${this.opts.width}x${this.opts.height}`);
     }
+    if (this.opts.planar && !planes) throw new RestoreError('internal', 'planar encoder got a frame without its planes');
+    const data = this.opts.planar ? planesForEncode(planes!, f, this.opts.colour ?? DEFAULT_COLOUR) : f.data;
     this.frames++;
-    if (!this.input.write(f.data)) {
+    if (!this.input.write(data)) {
       await new Promise<void>((resolve, reject) => {
         const onDrain = () => { cleanup(); resolve(); };
         const onFail = () => { cleanup(); reject(this.failure ?? new Error('encoder closed')); };

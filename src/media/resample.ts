@@ -3,14 +3,21 @@
  * `ffmpeg -vf scale=W:H:flags=lanczos` gives, chroma included.
  *
  * RGB frames go into one long-lived ffmpeg process, which converts them back to the source's
- * planar YUV with the source's matrix and range (the exact inverse of how they were decoded),
- * scales the planes as ffmpeg would scale the stored video, and converts the result to RGB with
- * the same matrix. Frames stream through in order; memory is bounded by a small in-flight window.
+ * planar YUV with the source's matrix and range (the exact inverse of how they were decoded) and
+ * scales the planes as ffmpeg would scale the stored video. The scaled planes come back as they
+ * are (see planes.ts: the encoder writes them, so no RGB round trip clips them). Frames stream
+ * through in order; memory is bounded by a small in-flight window.
  */
 import { spawn } from 'node:child_process';
 import { fpsModeArgs, resolveFfmpeg } from './ffmpeg.js';
 import type { RgbFrame } from './frame.js';
-import { decodeScaleArgs, encodeScaleArgs, type Colour } from './colour.js';
+import { encodeScaleArgs, type Colour } from './colour.js';
+import { planarBytes, splitPlanes, type CarriedFormat, type YuvPlanes } from './planes.js';
+
+/** Packed planar bytes of one frame (as the encoder and ffmpeg's rawvideo take them). */
+export interface YuvPlanesBytes {
+  data: Uint8Array;
+}
 import { RestoreError } from '../errors.js';
 
 export type ScalerFlags = 'lanczos' | 'bicubic' | 'bilinear' | 'area' | 'spline' | 'neighbor';
@@ -22,10 +29,13 @@ export interface ResampleSpec {
   colour: Colour;
   /** Planar format of the source (its chroma subsampling); yuv420p when unknown. */
   pixFmt?: string;
+  /** The frames come as stored planes of this format (then they are scaled as they are). */
+  inputPlanes?: CarriedFormat;
 }
 
-/** The 8-bit planar format to scale in: the source's subsampling, 4:4:4 where a size is odd. */
+/** The 8-bit planar format to scale in: the input planes' own, else the source's subsampling, 4:4:4 where a size is odd. */
 export function planarFormatFor(spec: ResampleSpec): string {
+  if (spec.inputPlanes) return spec.inputPlanes;
   const sizes = [spec.from.width, spec.from.height, spec.to.width, spec.to.height];
   const m = /^yuvj?(420|422|444)p/.exec(spec.pixFmt ?? 'yuv420p');
   const sub = m?.[1] ?? '420';
@@ -33,42 +43,42 @@ export function planarFormatFor(spec: ResampleSpec): string {
   return `yuv${sub}p`;
 }
 
-/** The filter chain: RGB → source YUV → scaled planes → RGB. */
+/** The filter chain: (RGB → source YUV →) scaled planes. */
 export function resampleFilter(spec: ResampleSpec): string {
   const fmt = planarFormatFor(spec);
-  const exact = 'accurate_rnd+full_chroma_int';
+  if (spec.inputPlanes) return `scale=${spec.to.width}:${spec.to.height}:flags=${spec.flags},format=${fmt}`;
   return [
-    `scale=${encodeScaleArgs(spec.colour)}:flags=${exact}`,
+    `scale=${encodeScaleArgs(spec.colour)}:flags=accurate_rnd+full_chroma_int`,
     `format=${fmt}`,
-    `scale=${spec.to.width}:${spec.to.height}:flags=${spec.flags}+accurate_rnd`,
-    // pin the scaled planes so the resize and the RGB conversion stay two steps, as in a plain ffmpeg run
+    // the flags alone, as a plain `-vf scale=W:H:flags=lanczos` run has them
+    `scale=${spec.to.width}:${spec.to.height}:flags=${spec.flags}`,
     `format=${fmt}`,
-    `scale=${decodeScaleArgs(spec.colour)}:flags=${exact}`,
-    'format=rgb24',
   ].join(',');
 }
 
 /**
  * Map a stream of items through ffmpeg's scaler, in order. `get` reads an item's frame, `set`
- * stores the scaled one. At most `window` frames are inside ffmpeg at a time.
+ * stores the scaled planes. At most `window` frames are inside ffmpeg at a time.
  */
 export async function* resampleStream<T>(
   input: AsyncIterable<T>,
   spec: ResampleSpec,
-  get: (item: T) => RgbFrame,
-  set: (item: T, frame: RgbFrame) => void,
+  get: (item: T) => RgbFrame | YuvPlanesBytes,
+  set: (item: T, planes: YuvPlanes) => void,
   opts: { signal?: AbortSignal; window?: number } = {},
 ): AsyncGenerator<T> {
   const { ffmpeg } = resolveFfmpeg();
   const { from, to } = spec;
-  const outBytes = to.width * to.height * 3;
+  const format = planarFormatFor(spec) as CarriedFormat;
+  const inBytes = spec.inputPlanes ? planarBytes(spec.inputPlanes, from.width, from.height) : from.width * from.height * 3;
+  const outBytes = planarBytes(format, to.width, to.height);
   const window = opts.window ?? 4;
   const args = [
     '-hide_banner', '-v', 'error',
-    '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${from.width}x${from.height}`, '-framerate', '25', '-i', 'pipe:0',
+    '-f', 'rawvideo', '-pix_fmt', spec.inputPlanes ?? 'rgb24', '-s', `${from.width}x${from.height}`, '-framerate', '25', '-i', 'pipe:0',
     '-vf', resampleFilter(spec),
     ...fpsModeArgs('passthrough'),
-    '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
+    '-f', 'rawvideo', '-pix_fmt', format, 'pipe:1',
   ];
   const child = spawn(ffmpeg, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
@@ -99,7 +109,7 @@ export async function* resampleStream<T>(
         while (pending.length >= window && !closed) await waitFor();
         if (closed) break;
         const f = get(item);
-        if (f.width !== from.width || f.height !== from.height) throw fail(`frame ${f.width}x${f.height} does not match`);
+        if (f.data.length !== inBytes) throw fail(`frame of ${f.data.length} bytes, expected ${inBytes}`);
         pending.push(item);
         notify();
         if (!child.stdin.write(f.data)) await new Promise<void>((r) => child.stdin.once('drain', () => r()));
@@ -138,7 +148,7 @@ export async function* resampleStream<T>(
       have = rest.length;
       const item = pending.shift()!;
       notify();
-      set(item, { width: to.width, height: to.height, data });
+      set(item, splitPlanes(data, format, to.width, to.height));
       yield item;
     }
     await writer;
@@ -150,12 +160,12 @@ export async function* resampleStream<T>(
   }
 }
 
-/** Resample a list of frames (tests, eval). */
-export async function resampleFrames(frames: RgbFrame[], spec: ResampleSpec): Promise<RgbFrame[]> {
-  const out: RgbFrame[] = [];
+/** Resample a list of frames to planes (tests). */
+export async function resampleFrames(frames: RgbFrame[], spec: ResampleSpec): Promise<YuvPlanes[]> {
+  const out: YuvPlanes[] = [];
   async function* items() {
-    for (const f of frames) yield { f };
+    for (const f of frames) yield { f, p: undefined as YuvPlanes | undefined };
   }
-  for await (const it of resampleStream(items(), spec, (i) => i.f, (i, f) => (i.f = f))) out.push(it.f);
+  for await (const it of resampleStream(items(), spec, (i) => i.f, (i, p) => (i.p = p))) out.push(it.p!);
   return out;
 }

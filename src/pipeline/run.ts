@@ -204,9 +204,10 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
   const sheetTiles = new Map<number, { input: Buffer; output: Buffer }>();
 
   async function* source(): AsyncGenerator<FrameItem> {
-    for await (const f of decodeFrames(video, { signal, maxFrames: opts.maxFrames })) {
+    // the stored planes travel with each frame, so the encoder can write untouched pixels back exactly
+    for await (const f of decodeFrames(video, { signal, maxFrames: opts.maxFrames, planes: true })) {
       const input: RgbFrame = { width: f.width, height: f.height, data: f.data };
-      yield { index: f.index, time: f.time, input, frame: cloneFrame(input) };
+      yield { index: f.index, time: f.time, input, frame: cloneFrame(input), ...(f.planes ? { planes: { planes: f.planes, rgb: input } } : {}) };
     }
   }
 
@@ -233,10 +234,11 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
           audioFrom: video,
           sar: video.sar,
           colour: video.colour,
+          planar: item.planes?.planes.format,
           signal,
         });
       }
-      await enc.write(item.frame);
+      await enc.write(item.frame, item.planes);
       if (thumbIdx.has(item.index)) {
         const t: Thumbnail = { index: item.index, input: `thumbs/${item.index}-input.jpg`, output: `thumbs/${item.index}-output.jpg` };
         await writeThumb(item.input, path.join(opts.reportDir, t.input!), thumbWidth);

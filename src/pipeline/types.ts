@@ -3,6 +3,7 @@
  * `perFrameStage`, stages that need neighbouring frames buffer what they need themselves.
  */
 import type { Mask, RgbFrame } from '../media/frame.js';
+import type { CarriedPlanes } from '../media/planes.js';
 import type { VideoInfo } from '../media/probe.js';
 import type { Face } from '../faces/types.js';
 import type { Logger } from './log.js';
@@ -24,6 +25,11 @@ export interface FrameItem {
    * `frame - base` the face stages changed is the edit the temporal stage smooths.
    */
   base?: RgbFrame;
+  /**
+   * The stored planes ffmpeg's scaler produced for this frame and the RGB they were converted to
+   * (set by the upscale stage): the encoder writes them where `frame` still equals that RGB.
+   */
+  planes?: CarriedPlanes;
   /** Per-frame numbers stages want in the report (identity similarity, ...). */
   values?: Record<string, number>;
 }

@@ -144,6 +144,8 @@ export interface BackProjector {
   iterations: number;
   /** Correct `hr` in place so that its luma, downscaled with `kernel`, matches `lr`'s. Returns the final mean abs error. */
   apply(hr: RgbFrame, lr: RgbFrame): number;
+  /** The luma correction for a high-resolution luma `yhr` against the input's luma `ylr` (0..255 units). */
+  lumaDelta(yhr: Float32Array, ylr: Float32Array): { delta: Float32Array; err: number };
   /** Mean absolute luma error of `down(hr)` against `lr` (to compare kernels). */
   residual(hr: RgbFrame, lr: RgbFrame): number;
 }
@@ -170,24 +172,30 @@ export function createBackProjector(
     residual(hr, lr) {
       return meanAbs(resamplePlane(lumaOf(hr, opts.matrix), hw, hh, dx, dy, lw, lh), lumaOf(lr, opts.matrix));
     },
-    apply(hr, lr) {
-      const ylr = lumaOf(lr, opts.matrix);
-      const y0 = lumaOf(hr, opts.matrix);
+    lumaDelta(y0, ylr) {
       const y = Float32Array.from(y0);
       let err = 0;
       for (let it = 0; it < opts.iterations; it++) {
         const down = resamplePlane(y, hw, hh, dx, dy, lw, lh);
-        for (let i = 0; i < down.length; i++) down[i] = ylr[i] - down[i];
-        err = meanAbs(down, new Float32Array(down.length));
+        let e = 0;
+        for (let i = 0; i < down.length; i++) {
+          down[i] = ylr[i] - down[i];
+          e += Math.abs(down[i]);
+        }
+        err = e / down.length;
         const up = resamplePlane(down, lw, lh, ux, uy, hw, hh);
         for (let i = 0; i < y.length; i++) y[i] += up[i];
       }
+      for (let i = 0; i < y.length; i++) y[i] -= y0[i];
+      return { delta: y, err };
+    },
+    apply(hr, lr) {
+      const { delta, err } = this.lumaDelta(lumaOf(hr, opts.matrix), lumaOf(lr, opts.matrix));
       const d = hr.data;
-      for (let i = 0, p = 0; i < y.length; i++, p += 3) {
-        const delta = y[i] - y0[i];
-        if (delta === 0) continue;
+      for (let i = 0, p = 0; i < delta.length; i++, p += 3) {
+        if (delta[i] === 0) continue;
         for (let c = 0; c < 3; c++) {
-          const v = Math.round(d[p + c] + delta);
+          const v = Math.round(d[p + c] + delta[i]);
           d[p + c] = v < 0 ? 0 : v > 255 ? 255 : v;
         }
       }

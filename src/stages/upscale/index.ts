@@ -14,7 +14,9 @@ import type { RgbFrame } from '../../media/frame.js';
 import type { Logger } from '../../pipeline/log.js';
 import { skippedStage, StageStats } from '../../pipeline/stage.js';
 import type { FrameItem, RestoreOptions, Stage } from '../../pipeline/types.js';
-import { DEFAULT_COLOUR, type Colour, type SwsMatrix } from '../../media/colour.js';
+import { DEFAULT_COLOUR, type Colour } from '../../media/colour.js';
+import { cloneFrame } from '../../media/frame.js';
+import { addLuma, lumaFromPlanes, planesForEncode, planesToRgb } from '../../media/planes.js';
 import { resampleStream } from '../../media/resample.js';
 import { createBackProjector, lumaOf, type ResampleKernel } from './backproject.js';
 import type { ModelEntry, TilingSpec } from '../../models/manifest.js';
@@ -223,22 +225,6 @@ function rescaleFaces(item: FrameItem, sx: number, sy: number): void {
   }
 }
 
-/** Luma of `model` on the chroma of `base`: base + (Y(model) - Y(base)) on each channel. */
-export function lumaOnto(base: RgbFrame, model: RgbFrame, matrix: SwsMatrix): RgbFrame {
-  const yb = lumaOf(base, matrix);
-  const ym = lumaOf(model, matrix);
-  const out = new Uint8Array(base.data.length);
-  const d = base.data;
-  for (let i = 0, p = 0; i < yb.length; i++, p += 3) {
-    const delta = ym[i] - yb[i];
-    for (let c = 0; c < 3; c++) {
-      const v = Math.round(d[p + c] + delta);
-      out[p + c] = v < 0 ? 0 : v > 255 ? 255 : v;
-    }
-  }
-  return { width: base.width, height: base.height, data: out };
-}
-
 /** Back-projection iterations a backend gets by default: on for auto and models, off for a classical resampler asked for by name. */
 export function defaultBackprojection(requested: string): number {
   return requested === 'lanczos' || requested === 'bicubic' ? 0 : DEFAULT_BACKPROJECT_ITERATIONS;
@@ -288,24 +274,51 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
     backend: bp ? `${backend}+backproject` : backend,
     async *run(input, runCtx) {
       const lowRes = new WeakMap<FrameItem, RgbFrame>();
+      // The decoder kept the stored planes (all frames or none): scale those, with what the
+      // stages before changed merged in, so ffmpeg scales exactly what it would scale itself.
+      const it = input[Symbol.asyncIterator]();
+      const head = await it.next();
+      if (head.done) return;
+      const inputPlanes = head.value.planes?.planes.format;
+      async function* all(): AsyncGenerator<FrameItem> {
+        yield head.value;
+        for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+      }
       const scaled = resampleStream(
-        input,
-        { from: ctx.inputSize, to: target, flags, colour, pixFmt: ctx.pixFmt },
-        (item) => item.frame,
-        (item, f) => {
+        all(),
+        { from: ctx.inputSize, to: target, flags, colour, pixFmt: ctx.pixFmt, inputPlanes },
+        (item) => (inputPlanes ? { data: planesForEncode(item.planes!, item.frame, colour) } : item.frame),
+        (item, planes) => {
           lowRes.set(item, item.frame);
-          item.frame = f;
+          item.planes = { planes, rgb: item.frame };
         },
         { signal: runCtx.signal },
       );
       for await (const item of scaled) {
         await stats.time(async () => {
           const lr = lowRes.get(item)!;
+          const planes = item.planes!.planes;
+          let frame: RgbFrame | undefined;
           if (up) {
             const m = await up.upscale(lr, runCtx.signal);
-            item.frame = lumaOnly ? lumaOnto(item.frame, m, colour.matrix) : m;
+            if (lumaOnly) {
+              // the model's luma onto ffmpeg's planes
+              const yl = lumaFromPlanes(planes, colour);
+              const ym = lumaOf(m, colour.matrix);
+              for (let i = 0; i < ym.length; i++) ym[i] -= yl[i];
+              addLuma(planes, ym, colour);
+            } else frame = m;
           }
-          if (bp) residual += bp.apply(item.frame, lr);
+          if (bp && frame) residual += bp.apply(frame, lr);
+          else if (bp) {
+            const { delta, err } = bp.lumaDelta(lumaFromPlanes(planes, colour), lumaOf(lr, colour.matrix));
+            addLuma(planes, delta, colour);
+            residual += err;
+          }
+          // The RGB the planes stand for; the encoder writes the planes where no later stage changed it.
+          const rgb = planesToRgb(planes, colour);
+          item.planes = { planes, rgb };
+          item.frame = frame ?? cloneFrame(rgb);
           rescaleFaces(item, sx, sy);
         });
         stats.frames++;
