@@ -53,6 +53,7 @@ describe('every option value is checked before any work', () => {
     [['--inpaint', 'foo'], /--inpaint must be one of/], // no --mask: the stage would not even run
     [['--upscale', 'foo'], /--upscale must be one of/], // no --scale: the stage would not even run
     [['--faces', 'foo'], /--faces must be one of/],
+    [['--restore-face', 'gpen'], /face restoration model gpen_bfr_256 is not installed/], // valid name, no file: before the face models load
     [['--scale', '2', '--size', '200x200'], /--scale and --size both set the output size/],
     [['--reference', CASE('reference.mp4'), '--scale', '2'], /output will be 192x192 \(--scale 2\) but the reference is 384x384/],
     [['--reference', CASE('reference.mp4'), '--size', '200x200'], /output will be 200x200 \(--size\) but the reference is 384x384/],

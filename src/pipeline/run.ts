@@ -20,7 +20,7 @@ import type { RunReport, Thumbnail, VideoSummary } from '../report/types.js';
 import { inputError, RestoreError, usageError } from '../errors.js';
 import { createLogger, type Logger } from './log.js';
 import { buildStages, type StageBuildContext } from './stages.js';
-import { validateOptionValues, validateOutputTarget } from './validate.js';
+import { validateModelChoices, validateOptionValues, validateOutputTarget } from './validate.js';
 import type { FrameItem, RestoreOptions, Stage, StageReport } from './types.js';
 import type { Box } from '../faces/types.js';
 
@@ -241,6 +241,7 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
   for (const id of opts.identity ?? []) await assertReadable(id, 'identity photo');
   if (opts.mask && opts.mask !== 'auto') await assertReadable(opts.mask, 'mask');
   await validateOutputTarget(opts);
+  await validateModelChoices(opts);
   const plannedSize = planOutputSize(video, reference, opts);
   await ensureWritableDir(opts.reportDir);
   await ensureWritableDir(path.dirname(path.resolve(opts.out)));

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { modelError, usageError } from '../errors.js';
 import { VIDEO_CONTAINERS, X264_PRESETS } from '../media/encode.js';
 import { cudaProviderInstalled } from '../models/session.js';
+import { chooseFaceRestoreModel } from '../stages/restore-face.js';
 import { STAGE_OPTIONS } from './backends.js';
 import type { RestoreOptions } from './types.js';
 
@@ -33,6 +34,12 @@ export function validateOptionValues(opts: RestoreOptions): void {
   if (opts.device === 'cuda' && !cudaProviderInstalled()) {
     throw modelError('--device cuda: the CUDA execution provider of onnxruntime-node is not installed', 'see README "GPU", or use --device auto');
   }
+}
+
+/** A named model backend whose file is not installed fails now, not after the models before it loaded. */
+export async function validateModelChoices(opts: RestoreOptions): Promise<void> {
+  const rf = opts.backends?.['restore-face'];
+  if (rf && rf !== 'auto' && rf !== 'none') await chooseFaceRestoreModel(rf);
 }
 
 async function statOrUndefined(p: string) {
