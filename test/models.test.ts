@@ -142,7 +142,7 @@ describe('registry with real ONNX files', () => {
     expect(row('face_landmark').state).toMatch(/embedded|installed/);
     expect(row('gpen_bfr_256')).toMatchObject({ state: 'missing', note: expect.stringMatching(/restore models pull gpen_bfr_256, or restore models add <file\.onnx> --as gpen_bfr_256/) });
     expect(row('swinir_x4').note).toMatch(/restore models add <file\.onnx> --as swinir_x4 \(no official ONNX/);
-    expect(data.stages.upscale).toBe('rdn (rdn_medium_x4)');
+    expect(data.stages.upscale).toBe('lanczos (fallback)'); // auto = ffmpeg Lanczos + back-projection since 4bcf916
     expect(data.stages['restore-face']).toMatch(/skipped/);
     expect(text).toMatch(/gpen_bfr_256\s+face-restore\s+missing/);
     expect(text).toMatch(/rdn_medium_x4\s+upscale\s+embedded \(npm\)/);
