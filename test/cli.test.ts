@@ -1,28 +1,15 @@
 /** The `restore` command as a user runs it: real process, real files, exit codes and one-line errors. */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { probeVideo } from '../src/media/probe.js';
+import { CLI, oneErrorLine, restore } from './helpers/cli.js';
 import { ffmpegRun, fixture, tempDir } from './helpers/media.js';
 
-const CLI = path.join(process.cwd(), 'dist', 'cli', 'main.js');
 const tmp = tempDir('restore-cli-');
 afterAll(() => tmp.cleanup());
 const CASE = (f: string) => fixture('videos', 'cases', 'pan-x4', f);
-
-function restore(args: string[], timeout = 240_000) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout, env: { ...process.env, RESTORE_DEBUG: '' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** Exactly one line on stderr, starting with "restore: error:". */
-function oneErrorLine(stderr: string): string {
-  const lines = stderr.trim().split('\n').filter((l) => l.startsWith('restore: error:'));
-  expect(lines.length).toBe(1);
-  expect(stderr).not.toMatch(/\n\s+at /); // no stack trace
-  return lines[0];
-}
 
 describe('help and usage', () => {
   it('--help teaches: examples and exit codes', () => {

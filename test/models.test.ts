@@ -9,12 +9,12 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { modelsAdd, modelsList, modelsPull, modelsVerify } from '../src/cli/commands/models.js';
+import { modelsAdd, modelsList, modelsPull, modelsRemove, modelsVerify } from '../src/cli/commands/models.js';
 import { isTemplateName } from '../src/faces/align.js';
 import { checkContract, type FileTensor } from '../src/models/contract.js';
 import { getEntry, loadManifest, type ModelEntry } from '../src/models/manifest.js';
 import { attr, OnnxGraphBuilder } from '../src/models/onnx-builder.js';
-import { installedModels, modelPath, modelStatus, openModel, verifyModel } from '../src/models/registry.js';
+import { ensureModelFile, installedModels, modelPath, modelStatus, openModel, verifyModel } from '../src/models/registry.js';
 import { affineImageModel, writeModel } from './helpers/tiny-models.js';
 
 let dir: string;
@@ -104,7 +104,8 @@ describe('contract checks', () => {
     const half = checkContract(gpen, { inputs: [t('input', [1, 3, 256, 256], 'float16')], outputs: [t('y', [1, 3, 256, 256])] });
     expect(half.problems[0]).toMatch(/dtype float16, the contract needs float32/);
     const dyn = checkContract(gpen, { inputs: [t('input', ['n', 3, 'h', 'w'])], outputs: [t('y', ['n', 3, 'h', 'w'])] });
-    expect(dyn.ok).toBe(true);
+    expect(dyn.ok).toBe(true); // names and ranks fit: accepted only after a probe run (open)
+    expect(dyn.open[0]).toBe("input 'input' (image) has shape [n,3,h,w] where the contract fixes [1,3,256,256]");
   });
   it('binds unnamed roles by rank (swap models: target image vs source vector)', () => {
     const c = getEntry('simswap_256').contract;
@@ -141,7 +142,7 @@ describe('registry with real ONNX files', () => {
     expect(row('face_landmark').state).toMatch(/embedded|installed/);
     expect(row('gpen_bfr_256')).toMatchObject({ state: 'missing', note: expect.stringMatching(/restore models pull gpen_bfr_256, or restore models add <file\.onnx> --as gpen_bfr_256/) });
     expect(row('swinir_x4').note).toMatch(/restore models add <file\.onnx> --as swinir_x4 \(no official ONNX/);
-    expect(data.stages.upscale).toBe('rdn (rdn_medium_x4)');
+    expect(data.stages.upscale).toBe('lanczos (fallback)'); // auto = ffmpeg Lanczos + back-projection since 4bcf916
     expect(data.stages['restore-face']).toMatch(/skipped/);
     expect(text).toMatch(/gpen_bfr_256\s+face-restore\s+missing/);
     expect(text).toMatch(/rdn_medium_x4\s+upscale\s+embedded \(npm\)/);
@@ -302,5 +303,62 @@ describe('models pull (local HTTP server on 127.0.0.1)', () => {
     await expect(modelsPull('realesrgan_x2', { url })).rejects.toThrow(/does not match its contract: no input named 'input'/);
     expect(existsSync(dest())).toBe(false);
     await new Promise<void>((r) => srv.close(() => r()));
+  });
+});
+
+describe('a wrong model is refused (probe inference at the contract size)', () => {
+  it('the embedded RDN x4 file as gpen_bfr_256: add, verify and load name the mismatch; nothing installed', async () => {
+    const rdn = await ensureModelFile(getEntry('rdn_medium_x4'));
+    const t0 = performance.now();
+    const mismatch = /a probe run at the contract's input 'input' \[1,3,256,256\] gave output 'output' \(image\) of shape \[1,3,1024,1024\], the contract needs \[1,3,256,256\]/;
+    await expect(modelsAdd(rdn, { as: 'gpen_bfr_256' })).rejects.toMatchObject({ kind: 'model', message: expect.stringMatching(mismatch) });
+    expect(existsSync(modelPath(getEntry('gpen_bfr_256')))).toBe(false);
+    const v = await modelsVerify(rdn, { as: 'gpen_bfr_256' });
+    expect(v.ok).toBe(false);
+    expect(v.data[0].problems).toEqual([expect.stringMatching(mismatch)]);
+    await expect(openModel('gpen_bfr_256', { device: 'cpu', file: rdn })).rejects.toThrow(mismatch);
+    console.log(`rdn_medium_x4 refused as gpen_bfr_256 by add, verify and load in ${(performance.now() - t0).toFixed(0)} ms`);
+  });
+
+  it('open dims with a model that runs like the contract says are accepted; a wrong output range is not', async () => {
+    const fits = writeModel(path.join(dir, 'probe'), 'free-batch.onnx', affineImageModel({ dims: ['n', 3, 256, 256], a: [1, 1, 1], b: [0, 0, 0] }));
+    expect((await verifyModel(fits, { as: 'gpen_bfr_256' })).problems).toEqual([]);
+    expect((await openModel('gpen_bfr_256', { device: 'cpu', file: fits })).inputs.image.name).toBe('input');
+    // right shape, but 0..255 out where [-1,1] is promised
+    const range = writeModel(path.join(dir, 'probe'), 'wrong-range.onnx', affineImageModel({ dims: [1, 3, 256, 256], a: [127.5, 127.5, 127.5], b: [127.5, 127.5, 127.5] }));
+    const r = await verifyModel(range, { as: 'gpen_bfr_256' });
+    expect(r.problems).toEqual([expect.stringMatching(/gave output 'output' \(image\) values in \[\d.*\], the contract's range is \[-1, 1\]/)]);
+    await expect(modelsAdd(range, { as: 'gpen_bfr_256' })).rejects.toThrow(/not a usable gpen_bfr_256: a probe run .* values in/);
+  });
+
+  it('an upscaler probes at a small size and its output must be scale x the input', async () => {
+    const x2 = writeModel(path.join(dir, 'probe'), 'x2.onnx', affineImageModel({ dims: [1, 3, 'h', 'w'], scale: 2, a: [1, 1, 1], b: [0, 0, 0] }));
+    expect((await verifyModel(x2, { as: 'realesrgan_x2' })).problems).toEqual([]);
+    const r = await verifyModel(x2, { as: 'realesrgan_x4' });
+    expect(r.problems).toEqual([expect.stringMatching(/gave output 'output' \(image\) of shape \[1,3,64,64\], the contract needs \[1,3,128,128\]/)]);
+  });
+});
+
+describe('models remove', () => {
+  it('deletes an installed file (and its fp16 variant); nothing installed is one model error', async () => {
+    const e = getEntry('realesrgan_x4');
+    writeModel(dir, e.file, affineImageModel({ dims: [1, 3, 'h', 'w'], scale: 4, a: [1, 1, 1], b: [0, 0, 0] }));
+    writeModel(dir, e.fp16!.file, affineImageModel({ dims: [1, 3, 'h', 'w'], scale: 4, a: [1, 1, 1], b: [0, 0, 0] }));
+    const r = await modelsRemove('realesrgan_x4');
+    expect(r.data.removed.sort()).toEqual([path.join(dir, e.file), path.join(dir, e.fp16!.file)].sort());
+    expect(r.text).toMatch(/add it again with: restore models pull realesrgan_x4/);
+    expect(modelStatus(e).state).toBe('missing');
+    await expect(modelsRemove('realesrgan_x4')).rejects.toMatchObject({ kind: 'model', message: expect.stringMatching(/realesrgan_x4 is not installed: nothing to remove/) });
+    await expect(modelsRemove('nope')).rejects.toMatchObject({ kind: 'usage' });
+  });
+
+  it('an embedded model: its converted file is removed and made again at next use', async () => {
+    const e = getEntry('rdn_slim_x2');
+    const p = await ensureModelFile(e);
+    const r = await modelsRemove('rdn_slim_x2');
+    expect(r.data).toMatchObject({ removed: [p], embedded: true });
+    expect(r.text).toMatch(/converted again at next use/);
+    expect(modelStatus(e).state).toBe('embedded');
+    expect(await ensureModelFile(e)).toBe(p);
   });
 });

@@ -9,6 +9,8 @@ import { createLogger } from '../pipeline/log.js';
 import { createProgressBar } from '../pipeline/progress.js';
 import { defaultOptions, runRestore, toolVersion } from '../pipeline/run.js';
 import type { RestoreOptions } from '../pipeline/types.js';
+import { stageChoices } from '../pipeline/backends.js';
+import { VIDEO_CONTAINERS, X264_PRESETS } from '../media/encode.js';
 import { collect, parseNumber, parseSize, printJson, runAction, signalController } from './util.js';
 import { registerExtraCommands } from './commands/index.js';
 
@@ -28,31 +30,32 @@ const program = new Command('restore')
 
 function addRunOptions(cmd: Command): Command {
   return cmd
-    .option('-o, --out <file>', 'restored video (default: <report-dir>/<name>.restored.mp4)')
+    .option('-o, --out <file>', `restored video, ${VIDEO_CONTAINERS.join(' ')} (default: <report-dir>/<name>.restored.mp4); never one of the input files`)
     .option('--report-dir <dir>', 'where report.json, frames.csv and report.html go (default: reports/<name>)')
     .option('--identity <img>', 'photo of the person the faces must become (repeat to average several photos)', collect)
     .option('--identity-face <n>', 'which face of the identity photo, when it shows several (0 = largest)', parseNumber('--identity-face', 0, 64, true))
     .option('--reference <video>', 'clean reference video: every frame is scored (PSNR, SSIM)')
     .option('--mask <file|auto>', 'regions to fill: an image (same for every frame) or a mask video, white = hole; "auto" detects painted-over areas')
     .option('--mask-dilate <px>', 'grow the mask by this many pixels', parseNumber('--mask-dilate', 0, 64, true))
-    .option('--scale <n>', 'upscale factor (default: to the reference size when --reference is given, else none)', parseNumber('--scale', 0.1, 16))
-    .option('--size <WxH>', 'exact output size, e.g. 1280x720', parseSize)
-    .option('--inpaint <backend>', 'inpainting backend: auto | mat | lama | builtin | spatial | harmonic | none', 'auto')
-    .option('--upscale <backend>', 'super-resolution backend: auto | swinir | swin2sr | realesrgan | rdn | rdn-slim | lanczos | bicubic | none (lanczos/bicubic: exactly ffmpeg\'s scaler)', 'auto')
+    .option('--scale <n>', 'upscale factor (default: none, or x N when --reference is the input scaled N times)', parseNumber('--scale', 0.1, 16))
+    .option('--size <WxH>', 'exact output size, e.g. 1280x720 (not with --scale; must be the reference size when --reference is given)', parseSize)
+    .option('--inpaint <backend>', `inpainting backend: ${stageChoices('inpaint')}`, 'auto')
+    .option('--upscale <backend>', `super-resolution backend: ${stageChoices('upscale')} (lanczos/bicubic: exactly ffmpeg's scaler)`, 'auto')
     .addOption(new Option('--sr-kernel <kernel>', 'kernel the input was downscaled with, for back-projection').choices(['bicubic', 'area', 'lanczos', 'bilinear']).default('bicubic'))
     .option('--backproject <n>', 'back-projection iterations on luma after upscaling (default 2; 0 for lanczos/bicubic by name; 0 = off)', parseNumber('--backproject', 0, 20, true))
-    .option('--faces <which>', 'faces to work on: all | largest | identity (tracks that match --identity) | none', 'all')
-    .option('--restore-face <backend>', 'face restoration backend: auto | gpen | gfpgan | codeformer | none', 'auto')
-    .option('--swap <backend>', 'identity swap backend: auto | simswap | ghost | inswapper | mesh | none', 'auto')
-    .option('--temporal <backend>', 'temporal smoothing backend: auto | flow | none', 'auto')
+    .option('--faces <which>', `faces to work on (identity: tracks that match --identity): ${stageChoices('faces')}`, 'all')
+    .option('--restore-face <backend>', `face restoration backend, or a model name: ${stageChoices('restore-face')}`, 'auto')
+    .option('--swap <backend>', `identity swap backend: ${stageChoices('swap')}`, 'auto')
+    .option('--temporal <backend>', `temporal smoothing backend: ${stageChoices('temporal')}`, 'auto')
     .option('--crf <n>', 'H.264 quality (0 lossless .. 51 worst)', parseNumber('--crf', 0, 51, true), 18)
-    .option('--preset <name>', 'x264 preset (ultrafast .. veryslow)', 'medium')
+    .option('--preset <name>', `x264 preset: ${X264_PRESETS.join(' | ')}`, 'medium')
     .addOption(new Option('--device <device>', 'where models run').choices(['auto', 'cpu', 'cuda']).default('auto'))
     .option('--concurrency <n>', 'frames processed at once inside a stage', parseNumber('--concurrency', 1, 16, true), 2)
     .option('--max-frames <n>', 'only the first N frames (quick checks)', parseNumber('--max-frames', 1, 1e9, true))
     .option('--thumbnails <n>', 'before/after frames shown in the report', parseNumber('--thumbnails', 0, 12, true), 3)
     .option('--json', 'print the result (or the error) as JSON on stdout; no progress bar')
     .option('-q, --quiet', 'no progress and no log lines, errors only')
+    .option('--verbose', "debug lines, and ONNX Runtime's own log (silenced otherwise)")
     .option('--no-progress', 'no progress bar');
 }
 
@@ -79,6 +82,7 @@ export function optionsFrom(input: string, o: Record<string, any>): RestoreOptio
     thumbnails: o.thumbnails,
     json: !!o.json,
     quiet: !!o.quiet,
+    verbose: !!o.verbose,
     progress: o.progress !== false && !o.json && !o.quiet,
   } as Partial<RestoreOptions> & { input: string });
 }
@@ -102,7 +106,7 @@ ${EXIT_HELP}`,
     runAction(!!o.json, async () => {
       const opts = optionsFrom(input, o);
       const signal = signalController().signal;
-      const log = createLogger({ quiet: opts.quiet || opts.json });
+      const log = createLogger({ quiet: opts.quiet || opts.json, verbose: opts.verbose });
       const bar = createProgressBar(path.basename(input), opts.progress);
       try {
         const r = await runRestore(opts, { signal, log, onProgress: (p) => bar.update(p) });

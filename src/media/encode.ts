@@ -4,7 +4,7 @@
  * The source's audio streams are muxed unchanged when the container allows it.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fs, constants as fsc } from 'node:fs';
+import { promises as fs, constants as fsc, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { ffmpeg, resolveFfmpeg } from './ffmpeg.js';
@@ -29,7 +29,15 @@ export interface EncodeOptions {
   /** Frames come with their stored planes in this format (see planes.ts) instead of as RGB. */
   planar?: CarriedFormat;
   signal?: AbortSignal;
+  /** Cut the muxed audio to this many seconds (the video's length when only some frames are encoded). */
+  audioSeconds?: number;
 }
+
+/** Presets libx264 knows (`--preset`). */
+export const X264_PRESETS = ['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow', 'slower', 'veryslow', 'placebo'] as const;
+
+/** Containers the encoder writes H.264 into, by file extension (ffmpeg picks the muxer from it). */
+export const VIDEO_CONTAINERS = ['.mp4', '.m4v', '.mov', '.mkv'] as const;
 
 /** Audio codecs an MP4/MOV can carry as they are; others are transcoded to AAC. */
 const MP4_AUDIO = new Set(['aac', 'mp3', 'ac3', 'eac3', 'alac']);
@@ -41,14 +49,80 @@ export function tempSibling(dest: string): string {
   return path.join(path.dirname(dest), `.${base}.partial-${process.pid}-${randomBytes(3).toString('hex')}${ext}`);
 }
 
+const FS_CAUSES: Record<string, string> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOTDIR: 'a path component is not a folder',
+  EISDIR: 'is a folder',
+};
+
+/** "no space left on device (ENOSPC)" for an fs error code, else the code or message. */
+export function describeFsError(e: any): string {
+  const code: string | undefined = e?.code;
+  if (code && FS_CAUSES[code]) return `${FS_CAUSES[code]} (${code})`;
+  return code ?? e?.message ?? String(e);
+}
+
+/** The real cause in ffmpeg's stderr when a write failed (its last line only says "Conversion failed!"). */
+export function ffmpegWriteCause(stderr: string): string | undefined {
+  const checks: [RegExp, string][] = [
+    [/No space left on device/i, 'ENOSPC'],
+    [/Disk quota exceeded/i, 'EDQUOT'],
+    [/Read-only file system/i, 'EROFS'],
+    [/Permission denied/i, 'EACCES'],
+  ];
+  for (const [re, code] of checks) if (re.test(stderr)) return describeFsError({ code });
+  return undefined;
+}
+
 /** Fail early, with one line, when `dest`'s folder cannot take a new file. */
 export async function ensureWritableDir(dir: string): Promise<void> {
   try {
     await fs.mkdir(dir, { recursive: true });
     await fs.access(dir, fsc.W_OK);
   } catch (e: any) {
-    throw outputError(`cannot write to ${dir} (${e?.code ?? e?.message ?? e})`, 'choose another output location');
+    throw outputError(`cannot write to ${dir}: ${describeFsError(e)}`, 'choose another output location');
   }
+}
+
+const PARTIAL_RE = /^\..+\.partial-(\d+)-[0-9a-f]{6}(\.[A-Za-z0-9]+)?$/;
+
+function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e: any) {
+    return e?.code === 'EPERM'; // exists, owned by someone else
+  }
+}
+
+/**
+ * Remove the hidden temp files (tempSibling names) a killed run left in `dir`: only those
+ * whose process is gone, so a run still writing next door keeps its files. Returns the names removed.
+ */
+export function removeStalePartials(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = PARTIAL_RE.exec(name);
+    if (!m || pidAlive(Number(m[1]))) continue;
+    try {
+      rmSync(path.join(dir, name), { force: true });
+      removed.push(name);
+    } catch {
+      /* not ours to remove (permissions): leave it */
+    }
+  }
+  return removed;
 }
 
 /** Write a file atomically: temp sibling, then rename. */
@@ -59,7 +133,7 @@ export async function writeFileAtomic(dest: string, data: string | Uint8Array): 
     await fs.rename(tmp, dest);
   } catch (e: any) {
     await fs.rm(tmp, { force: true });
-    throw outputError(`cannot write ${dest} (${e?.code ?? e?.message ?? e})`);
+    throw outputError(`cannot write ${dest}: ${describeFsError(e)}`);
   }
 }
 
@@ -95,7 +169,10 @@ export class VideoEncoder {
     let cmd = ffmpeg()
       .input(this.input)
       .inputOptions(['-f', 'rawvideo', '-pix_fmt', opts.planar ?? 'rgb24', '-s', `${width}x${height}`, '-framerate', `${fps.num}/${fps.den}`]);
-    if (opts.audioFrom && audio.length) cmd = cmd.input(opts.audioFrom.path);
+    if (opts.audioFrom && audio.length) {
+      cmd = cmd.input(opts.audioFrom.path);
+      if (opts.audioSeconds !== undefined) cmd = cmd.inputOptions(['-t', opts.audioSeconds.toFixed(6)]);
+    }
     cmd = cmd.outputOptions([
       '-map', '0:v:0',
       ...(opts.audioFrom && audio.length ? ['-map', '1:a?', ...(canCopy ? ['-c:a', 'copy'] : ['-c:a', 'aac', '-b:a', '192k'])] : ['-an']),
@@ -116,7 +193,10 @@ export class VideoEncoder {
         })
         .on('error', (err: Error, _o: string | null, stderr: string | null) => {
           const tail = (stderr ?? '').trim().split(/\r?\n/).slice(-1)[0] ?? '';
-          this.failure = outputError(`encoding ${opts.out} failed (${tail || err.message})`);
+          const cause = ffmpegWriteCause(stderr ?? '');
+          this.failure = cause
+            ? outputError(`cannot write ${opts.out}: ${cause}`, 'free space or choose another --out')
+            : outputError(`encoding ${opts.out} failed (${tail || err.message})`);
           reject(this.failure);
         })
         .on('end', () => resolve());
@@ -157,14 +237,29 @@ export class VideoEncoder {
 
   /** Close the stream, wait for ffmpeg, then move the temp file over the destination. */
   async finish(): Promise<{ path: string; frames: number }> {
+    await this.complete();
+    return this.commit();
+  }
+
+  /** Close the stream and wait for ffmpeg; the video stays under tmpPath until commit(). */
+  async complete(): Promise<void> {
     this.closed = true;
     this.input.end();
     try {
       await this.finished;
+    } catch (e) {
+      await fs.rm(this.tmpPath, { force: true });
+      throw e;
+    }
+  }
+
+  /** Move the completed temp file over the destination (the last step of a run). */
+  async commit(): Promise<{ path: string; frames: number }> {
+    try {
       await fs.rename(this.tmpPath, this.opts.out);
     } catch (e) {
       await fs.rm(this.tmpPath, { force: true });
-      throw e instanceof RestoreError ? e : outputError(`cannot write ${this.opts.out} (${(e as Error).message})`);
+      throw e instanceof RestoreError ? e : outputError(`cannot write ${this.opts.out}: ${describeFsError(e)}`);
     }
     return { path: this.opts.out, frames: this.frames };
   }

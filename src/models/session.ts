@@ -138,3 +138,12 @@ export async function releaseSessions(): Promise<void> {
 }
 
 export { ort };
+
+/**
+ * ONNX Runtime's own logger writes native error lines (e.g. a CUDA provider that fails to
+ * load) before the tool's one-line error. Silence it unless `verbose`; the error text still
+ * reaches the tool's message. Takes effect for sessions created afterwards.
+ */
+export function setNativeLogging(verbose: boolean): void {
+  ort.env.logLevel = verbose ? 'warning' : 'fatal';
+}

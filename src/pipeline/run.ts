@@ -6,19 +6,21 @@ import { promises as fs, constants as fsc, readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { decodeFrames } from '../media/decode.js';
-import { ensureWritableDir, VideoEncoder, writeFileAtomic } from '../media/encode.js';
+import { ensureWritableDir, removeStalePartials, VideoEncoder, writeFileAtomic } from '../media/encode.js';
 import { cloneFrame, type RgbFrame } from '../media/frame.js';
-import { probeVideo, type VideoInfo } from '../media/probe.js';
+import { probeVideo, rationalValue, type VideoInfo } from '../media/probe.js';
 import { colourDifferences, describeColour } from '../media/colour.js';
 import { ffmpegScores, roundScores } from '../metrics/ffmpeg.js';
 import { cropFrame, frameMetrics, summarize } from '../metrics/frame.js';
 import type { FrameMetrics } from '../metrics/types.js';
 import { packageRoot } from '../models/paths.js';
-import { writeRunReports } from '../report/write.js';
+import { setNativeLogging } from '../models/session.js';
+import { stageRunReports } from '../report/write.js';
 import type { RunReport, Thumbnail, VideoSummary } from '../report/types.js';
 import { inputError, RestoreError, usageError } from '../errors.js';
 import { createLogger, type Logger } from './log.js';
 import { buildStages, type StageBuildContext } from './stages.js';
+import { validateModelChoices, validateOptionValues, validateOutputTarget } from './validate.js';
 import type { FrameItem, RestoreOptions, Stage, StageReport } from './types.js';
 import type { Box } from '../faces/types.js';
 
@@ -159,20 +161,93 @@ function maskSummary(source: string, stages: StageReport[]): NonNullable<RunRepo
   };
 }
 
+/** Files (thumbnails, face sheet) a run writes into thumbs/, removed again when the run fails. */
+class WrittenFiles {
+  private readonly files: string[] = [];
+  private dirMade = false;
+  private dirChecked = false;
+  constructor(private readonly dir: string) {}
+
+  /** The path for `rel` under the report folder, creating thumbs/ on first use. */
+  async file(reportDir: string, rel: string): Promise<string> {
+    if (!this.dirChecked) {
+      this.dirChecked = true;
+      const existed = await fs.stat(this.dir).then(() => true, () => false);
+      await fs.mkdir(this.dir, { recursive: true });
+      this.dirMade = !existed;
+    }
+    const f = path.join(reportDir, rel);
+    this.files.push(f);
+    return f;
+  }
+
+  /** Remove what this run wrote, and thumbs/ when this run made it and it is empty now. */
+  async discard(): Promise<void> {
+    for (const f of this.files.splice(0)) await fs.rm(f, { force: true }).catch(() => undefined);
+    if (this.dirMade) await fs.rmdir(this.dir).catch(() => undefined);
+  }
+}
+
+/**
+ * The output size: from --size or --scale, and it must match the reference's (within the one
+ * pixel H.264 padding adds) unless no size was given and the reference is the input scaled
+ * uniformly, which is then said on screen. A reference of another shape is never stretched to.
+ */
+export function planOutputSize(
+  video: Pick<VideoInfo, 'width' | 'height'>,
+  reference: Pick<VideoInfo, 'width' | 'height'> | undefined,
+  opts: Pick<RestoreOptions, 'size' | 'scale'>,
+): { size?: { width: number; height: number }; note?: string } {
+  const size = opts.size ?? (opts.scale ? { width: Math.round(video.width * opts.scale), height: Math.round(video.height * opts.scale) } : undefined);
+  if (!reference) return { size };
+  const ref = `${reference.width}x${reference.height}`;
+  const near = (a: { width: number; height: number }) => Math.abs(a.width - reference.width) <= 1 && Math.abs(a.height - reference.height) <= 1;
+  if (size) {
+    if (near(size)) return { size };
+    throw usageError(
+      `the output will be ${size.width}x${size.height} (${opts.size ? '--size' : `--scale ${opts.scale}`}) but the reference is ${ref}: it cannot be scored`,
+      `use --size ${ref} to score against it`,
+    );
+  }
+  if (near(video)) return {};
+  const f = reference.width / video.width;
+  const uniform = Math.abs(Math.round(video.height * f) - reference.height) <= 1;
+  if (!uniform) {
+    throw usageError(
+      `the reference is ${ref}, the input ${video.width}x${video.height}: another shape, and no --scale or --size gives the output size`,
+      `use --size ${ref} to stretch to it, or --scale N and a reference of that size`,
+    );
+  }
+  return { size: { width: reference.width, height: reference.height }, note: `no --scale or --size: upscaling x${+f.toFixed(3)} to the reference size ${ref}` };
+}
+
+/** The one line saying which frames were scored, when output and reference differ in length. */
+export function scoredFramesLine(scored: number, output: number, referenceFrames: number): string | undefined {
+  if (scored < output) return `metrics: the reference has ${scored} frames, the output ${output}: scored the first ${scored}`;
+  if (referenceFrames > output) return `metrics: scored the output's ${output} frames against the first ${output} of the reference's ${referenceFrames}`;
+  return undefined;
+}
+
 export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Promise<RunResult> {
   const t0 = performance.now();
   const log = hooks.log ?? createLogger({ quiet: opts.quiet || opts.json });
   const notes: string[] = [];
 
   // ---- validate everything before any work or any file is written
+  validateOptionValues(opts);
+  setNativeLogging(!!opts.verbose);
   const video = await probeVideo(opts.input);
   const reference = opts.reference ? await probeVideo(opts.reference) : undefined;
   for (const id of opts.identity ?? []) await assertReadable(id, 'identity photo');
   if (opts.mask && opts.mask !== 'auto') await assertReadable(opts.mask, 'mask');
-  if (path.resolve(opts.out) === path.resolve(opts.input)) throw usageError('--out must not be the input file');
-  if (opts.scale !== undefined && !(opts.scale > 0 && opts.scale <= 16)) throw usageError(`--scale must be in (0, 16] (got ${opts.scale})`);
+  await validateOutputTarget(opts);
+  await validateModelChoices(opts);
+  const plannedSize = planOutputSize(video, reference, opts);
   await ensureWritableDir(opts.reportDir);
   await ensureWritableDir(path.dirname(path.resolve(opts.out)));
+  for (const dir of new Set([path.dirname(path.resolve(opts.out)), path.resolve(opts.reportDir), path.resolve(opts.reportDir, 'thumbs')])) {
+    for (const f of removeStalePartials(dir)) log.debug(`removed ${path.join(dir, f)}, left by a run that was killed`);
+  }
 
   if (video.rotation) notes.push(`input has ${video.rotation}° rotation metadata: frames were decoded upright and the output is stored upright`);
   if (video.vfr) notes.push(`input has a variable frame rate: converted to a constant ${fpsString(video)} fps`);
@@ -183,10 +258,10 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
   }
   if (video.sar.num !== video.sar.den) notes.push(`input has non-square pixels (SAR ${video.sar.num}:${video.sar.den}), kept in the output`);
 
-  let targetSize = opts.size ?? (opts.scale ? { width: Math.round(video.width * opts.scale), height: Math.round(video.height * opts.scale) } : undefined);
-  if (!targetSize && reference && (reference.width !== video.width || reference.height !== video.height)) {
-    targetSize = { width: reference.width, height: reference.height };
-    notes.push(`no --scale or --size: upscaling to the reference size ${reference.width}x${reference.height}`);
+  const targetSize = plannedSize.size;
+  if (plannedSize.note) {
+    log.info(plannedSize.note);
+    notes.push(plannedSize.note);
   }
 
   const controller = mergeSignals(hooks.signal);
@@ -198,7 +273,7 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
   const thumbIdx = pickThumbIndices(total, opts.thumbnails);
   const thumbs = new Map<number, Thumbnail>();
   const thumbDir = path.join(opts.reportDir, 'thumbs');
-  if (thumbIdx.size) await fs.mkdir(thumbDir, { recursive: true });
+  const written = new WrittenFiles(thumbDir);
   const thumbWidth = Math.min(480, Math.max(targetSize?.width ?? video.width, 240));
   const sheetIdx = pickThumbIndices(total, opts.thumbnails ? 8 : 0);
   const sheetTiles = new Map<number, { input: Buffer; output: Buffer }>();
@@ -232,6 +307,7 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
           crf: opts.crf,
           preset: opts.preset,
           audioFrom: video,
+          ...(opts.maxFrames && opts.maxFrames < video.frameCount ? { audioSeconds: total / rationalValue(video.fps) } : {}),
           sar: video.sar,
           colour: video.colour,
           planar: item.planes?.planes.format,
@@ -241,8 +317,8 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
       await enc.write(item.frame, item.planes);
       if (thumbIdx.has(item.index)) {
         const t: Thumbnail = { index: item.index, input: `thumbs/${item.index}-input.jpg`, output: `thumbs/${item.index}-output.jpg` };
-        await writeThumb(item.input, path.join(opts.reportDir, t.input!), thumbWidth);
-        await writeThumb(item.frame, path.join(opts.reportDir, t.output), thumbWidth);
+        await writeThumb(item.input, await written.file(opts.reportDir, t.input!), thumbWidth);
+        await writeThumb(item.frame, await written.file(opts.reportDir, t.output), thumbWidth);
         thumbs.set(item.index, t);
       }
       if (sheetIdx.has(item.index) && item.faces?.length) {
@@ -264,121 +340,142 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
     if (opts.identity?.length && faces?.ran && faces.details && faces.details.framesWithFaces === 0) {
       throw inputError(`${opts.input}: no face found in any frame`, 'nothing to restore or swap back');
     }
-    await enc.finish();
+    await enc.complete();
   } catch (e) {
     await enc?.abort();
+    await written.discard();
     // Once the user asked to stop, whatever broke on the way out is a consequence of that.
     if (signal.aborted) throw new RestoreError('interrupted', 'interrupted: no output written');
     throw e;
   } finally {
     for (const s of stages) await s.close?.().catch(() => undefined);
   }
-  const wallPipeline = performance.now() - t0;
-  let faceSheet: RunReport['faceSheet'];
-  if (sheetTiles.size >= 2) {
-    const file = 'thumbs/faces.jpg';
-    const frames = await writeFaceSheet(sheetTiles, path.join(opts.reportDir, file));
-    faceSheet = { file, frames, rows: ['input', 'output'], tile: SHEET_TILE };
-  }
-
-  // ---- metrics against the reference, decoded in lock-step with the output and the input
-  let metrics: RunReport['metrics'];
-  let metricsSkipped: string | undefined;
-  if (!reference) metricsSkipped = 'no --reference given';
-  else if (Math.abs(reference.width - outSize.width) > 1 || Math.abs(reference.height - outSize.height) > 1) {
-    metricsSkipped = `output ${outSize.width}x${outSize.height} and reference ${reference.width}x${reference.height} differ in size: use --size ${reference.width}x${reference.height}`;
-  } else {
-    hooks.onProgress?.({ done: 0, total: done, fps: 0, phase: 'metrics' });
-    const outInfo = await probeVideo(opts.out);
-    const w = Math.min(reference.width, outInfo.width);
-    const h = Math.min(reference.height, outInfo.height);
-    if (outInfo.width !== reference.width || outInfo.height !== reference.height) {
-      notes.push(`metrics over the common ${w}x${h} area (output is padded to even size for H.264)`);
+  const encoder = enc as VideoEncoder; // set: the loop above throws when no frame was encoded
+  try {
+    const wallPipeline = performance.now() - t0;
+    let faceSheet: RunReport['faceSheet'];
+    if (sheetTiles.size >= 2) {
+      const file = 'thumbs/faces.jpg';
+      const frames = await writeFaceSheet(sheetTiles, await written.file(opts.reportDir, file));
+      faceSheet = { file, frames, rows: ['input', 'output'], tile: SHEET_TILE };
     }
-    // ffmpeg's own filters run in their own process, alongside the lock-step pass below.
-    const ffmpegPass = ffmpegScores(opts.out, reference.path, { maxFrames: done, crop: { width: w, height: h }, signal }).then(
-      (s) => roundScores(s),
-      (e: Error) => {
-        notes.push(`ffmpeg psnr/ssim could not be computed: ${e.message}`);
-        return undefined;
+
+    // ---- metrics against the reference, decoded in lock-step with the output and the input
+    let metrics: RunReport['metrics'];
+    let metricsSkipped: string | undefined;
+    if (!reference) metricsSkipped = 'no --reference given';
+    else if (Math.abs(reference.width - outSize.width) > 1 || Math.abs(reference.height - outSize.height) > 1) {
+      metricsSkipped = `output ${outSize.width}x${outSize.height} and reference ${reference.width}x${reference.height} differ in size: use --size ${reference.width}x${reference.height}`;
+    } else {
+      hooks.onProgress?.({ done: 0, total: done, fps: 0, phase: 'metrics' });
+      const outInfo = await probeVideo(encoder.tmpPath);
+      const w = Math.min(reference.width, outInfo.width);
+      const h = Math.min(reference.height, outInfo.height);
+      if (outInfo.width !== reference.width || outInfo.height !== reference.height) {
+        notes.push(`metrics over the common ${w}x${h} area (output is padded to even size for H.264)`);
+      }
+      // ffmpeg's own filters run in their own process, alongside the lock-step pass below.
+      const ffmpegPass = ffmpegScores(encoder.tmpPath, reference.path, { maxFrames: done, crop: { width: w, height: h }, signal }).then(
+        (s) => roundScores(s),
+        (e: Error) => {
+          notes.push(`ffmpeg psnr/ssim could not be computed: ${e.message}`);
+          return undefined;
+        },
+      );
+      const outIt = decodeFrames(outInfo, { signal, maxFrames: done });
+      const refIt = decodeFrames(reference, { signal, maxFrames: done, checkCount: false });
+      const inIt = decodeFrames(video, { signal, maxFrames: done, size: { width: reference.width, height: reference.height }, scaleFlags: 'bicubic' });
+      const perFrame: { index: number; after: FrameMetrics; before?: FrameMetrics }[] = [];
+      for (;;) {
+        const [o, r, i] = await Promise.all([outIt.next(), refIt.next(), inIt.next()]);
+        if (o.done || r.done) {
+          if (!o.done) await outIt.return(undefined);
+          if (!r.done) await refIt.return(undefined);
+          if (!i.done) await inIt.return(undefined);
+          break;
+        }
+        const ref = cropFrame(r.value, w, h);
+        const after = frameMetrics(cropFrame(o.value, w, h), ref, perFrame.length);
+        const before = i.done ? undefined : frameMetrics(cropFrame(i.value, w, h), ref, perFrame.length);
+        const t = thumbs.get(perFrame.length);
+        if (t) {
+          t.reference = `thumbs/${perFrame.length}-reference.jpg`;
+          await writeThumb(r.value, await written.file(opts.reportDir, t.reference), thumbWidth);
+        }
+        perFrame.push({ index: perFrame.length, after, before });
+        hooks.onProgress?.({ done: perFrame.length, total: done, fps: 0, phase: 'metrics' });
+      }
+      const scored = scoredFramesLine(perFrame.length, done, reference.frameCount);
+      if (scored) {
+        log.info(scored);
+        notes.push(scored);
+      }
+      const befores = perFrame.map((p) => p.before).filter((b): b is FrameMetrics => !!b);
+      const ff = await ffmpegPass;
+      metrics = {
+        ...(ff ? { ffmpeg: ff } : {}),
+        after: summarize(perFrame.map((p) => p.after)),
+        ...(befores.length === perFrame.length ? { before: summarize(befores) } : {}),
+        perFrame,
+      };
+    }
+
+    if (stageReports.filter((s) => s.ran).length > 1) {
+      notes.push('stage ms/frame is wall time around each stage\'s work on a frame; stages run overlapped (a model call in flight waits while another stage computes), so they can add up to more than the run\'s time per frame');
+    }
+    const wallMs = performance.now() - t0;
+    const report: RunReport = {
+      tool: { name: 'restore', version: toolVersion },
+      createdAt: new Date().toISOString(),
+      input: summaryOf(video),
+      output: { path: opts.out, width: outSize.width, height: outSize.height, fps: fpsString(video), frames: done },
+      ...(reference ? { reference: summaryOf(reference) } : {}),
+      ...(opts.mask ? { mask: maskSummary(opts.mask, stageReports) } : {}),
+      ...(opts.identity?.length ? { identity: opts.identity } : {}),
+      colour: {
+        input: describeColour(video.colour),
+        output: describeColour({ ...video.colour, bitDepth: 8 }),
+        assumed: video.colour.assumed,
+        ...(reference && colourDifferences(video.colour, reference.colour).length ? { referenceDiffers: colourDifferences(video.colour, reference.colour) } : {}),
       },
-    );
-    const outIt = decodeFrames(outInfo, { signal, maxFrames: done });
-    const refIt = decodeFrames(reference, { signal, maxFrames: done, checkCount: false });
-    const inIt = decodeFrames(video, { signal, maxFrames: done, size: { width: reference.width, height: reference.height }, scaleFlags: 'bicubic' });
-    const perFrame: { index: number; after: FrameMetrics; before?: FrameMetrics }[] = [];
-    for (;;) {
-      const [o, r, i] = await Promise.all([outIt.next(), refIt.next(), inIt.next()]);
-      if (o.done || r.done) {
-        if (!o.done) await outIt.return(undefined);
-        if (!r.done) await refIt.return(undefined);
-        if (!i.done) await inIt.return(undefined);
-        break;
-      }
-      const ref = cropFrame(r.value, w, h);
-      const after = frameMetrics(cropFrame(o.value, w, h), ref, perFrame.length);
-      const before = i.done ? undefined : frameMetrics(cropFrame(i.value, w, h), ref, perFrame.length);
-      const t = thumbs.get(perFrame.length);
-      if (t) {
-        t.reference = `thumbs/${perFrame.length}-reference.jpg`;
-        await writeThumb(r.value, path.join(opts.reportDir, t.reference), thumbWidth);
-      }
-      perFrame.push({ index: perFrame.length, after, before });
-      hooks.onProgress?.({ done: perFrame.length, total: done, fps: 0, phase: 'metrics' });
-    }
-    if (perFrame.length < done) notes.push(`reference has ${perFrame.length} frames, output ${done}: scored the first ${perFrame.length}`);
-    const befores = perFrame.map((p) => p.before).filter((b): b is FrameMetrics => !!b);
-    const ff = await ffmpegPass;
-    metrics = {
-      ...(ff ? { ffmpeg: ff } : {}),
-      after: summarize(perFrame.map((p) => p.after)),
-      ...(befores.length === perFrame.length ? { before: summarize(befores) } : {}),
-      perFrame,
+      settings: {
+        scale: opts.scale ?? null,
+        size: opts.size ?? targetSize ?? null,
+        crf: opts.crf,
+        preset: opts.preset,
+        device: opts.device,
+        backends: opts.backends,
+        maskDilate: opts.maskDilate ?? null,
+        maxFrames: opts.maxFrames ?? null,
+      },
+      device: stageReports.some((s) => s.details?.provider === 'cuda') ? 'cuda' : 'cpu',
+      stages: stageReports,
+      timing: {
+        wallMs: Math.round(wallMs),
+        fps: +(done / (wallPipeline / 1000)).toFixed(2),
+        peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+      },
+      ...(metrics ? { metrics } : {}),
+      ...(metricsSkipped ? { metricsSkipped } : {}),
+      ...(perFrameValues.length ? { perFrameValues } : {}),
+      notes,
+      thumbnails: [...thumbs.values()].sort((a, b) => a.index - b.index),
+      ...(faceSheet ? { faceSheet } : {}),
     };
+    // The result is one unit: reports under temp names first, then all renamed, the video last.
+    const staged = await stageRunReports(report, opts.reportDir);
+    try {
+      await staged.commit();
+      await encoder.commit();
+    } catch (e) {
+      await staged.discard();
+      throw e;
+    }
+    return { report, out: opts.out, reportDir: opts.reportDir, files: staged.files };
+  } catch (e) {
+    await encoder.abort();
+    await written.discard();
+    if (signal.aborted) throw new RestoreError('interrupted', 'interrupted: no output written');
+    throw e;
   }
-
-  if (stageReports.filter((s) => s.ran).length > 1) {
-    notes.push('stage ms/frame is wall time around each stage\'s work on a frame; stages run overlapped (a model call in flight waits while another stage computes), so they can add up to more than the run\'s time per frame');
-  }
-  const wallMs = performance.now() - t0;
-  const report: RunReport = {
-    tool: { name: 'restore', version: toolVersion },
-    createdAt: new Date().toISOString(),
-    input: summaryOf(video),
-    output: { path: opts.out, width: outSize.width, height: outSize.height, fps: fpsString(video), frames: done },
-    ...(reference ? { reference: summaryOf(reference) } : {}),
-    ...(opts.mask ? { mask: maskSummary(opts.mask, stageReports) } : {}),
-    ...(opts.identity?.length ? { identity: opts.identity } : {}),
-    colour: {
-      input: describeColour(video.colour),
-      output: describeColour({ ...video.colour, bitDepth: 8 }),
-      assumed: video.colour.assumed,
-      ...(reference && colourDifferences(video.colour, reference.colour).length ? { referenceDiffers: colourDifferences(video.colour, reference.colour) } : {}),
-    },
-    settings: {
-      scale: opts.scale ?? null,
-      size: opts.size ?? targetSize ?? null,
-      crf: opts.crf,
-      preset: opts.preset,
-      device: opts.device,
-      backends: opts.backends,
-      maskDilate: opts.maskDilate ?? null,
-      maxFrames: opts.maxFrames ?? null,
-    },
-    device: stageReports.some((s) => s.details?.provider === 'cuda') ? 'cuda' : 'cpu',
-    stages: stageReports,
-    timing: {
-      wallMs: Math.round(wallMs),
-      fps: +(done / (wallPipeline / 1000)).toFixed(2),
-      peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
-    },
-    ...(metrics ? { metrics } : {}),
-    ...(metricsSkipped ? { metricsSkipped } : {}),
-    ...(perFrameValues.length ? { perFrameValues } : {}),
-    notes,
-    thumbnails: [...thumbs.values()].sort((a, b) => a.index - b.index),
-    ...(faceSheet ? { faceSheet } : {}),
-  };
-  const files = await writeRunReports(report, opts.reportDir);
-  return { report, out: opts.out, reportDir: opts.reportDir, files };
 }

@@ -16,6 +16,7 @@ import { createTemporalStage } from '../stages/temporal.js';
 import { createUpscaleStage } from '../stages/upscale/index.js';
 import type { RestoreOptions, RunContext, Stage } from './types.js';
 import { skippedStage } from './stage.js';
+import { FACES_MODES } from './backends.js';
 
 export interface StageBuildContext extends RunContext {
   /** Output size the upscale stage must reach, when upscaling was asked for (or implied by the reference). */
@@ -34,7 +35,7 @@ export async function buildStages(opts: RestoreOptions, ctx: StageBuildContext):
   );
   stages.push(await createUpscaleStage(opts, { device, log, targetSize: ctx.targetSize, inputSize, colour: ctx.video.colour, pixFmt: ctx.video.pixFmt }));
   const which = opts.backends.faces ?? 'all';
-  if (!['all', 'largest', 'identity', 'none'].includes(which)) throw usageError(`--faces must be all, largest, identity or none (got "${which}")`);
+  if (!(FACES_MODES as readonly string[]).includes(which)) throw usageError(`--faces must be one of ${FACES_MODES.join(', ')} (got "${which}")`);
   // One analyzer for the faces stage and the swap stage (which also reads the identity photo with it).
   let analyzer: FaceAnalyzer | undefined;
   if (which === 'none') stages.push(skippedStage('faces', '--faces none: faces are neither detected nor restored'));

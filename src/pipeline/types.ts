@@ -96,4 +96,6 @@ export interface RestoreOptions {
   json: boolean;
   quiet: boolean;
   progress: boolean;
+  /** Debug lines, and ONNX Runtime's native log (silenced otherwise). */
+  verbose?: boolean;
 }

@@ -5,7 +5,7 @@ import { parseNumber, printJson, runAction, signalController } from '../util.js'
 import { registerBatchCommand } from './batch.js';
 import { registerFacesCommand } from './faces.js';
 import { metricsCommand } from './metrics.js';
-import { modelsAdd, modelsList, modelsPull, modelsVerify } from './models.js';
+import { modelsAdd, modelsList, modelsPull, modelsRemove, modelsVerify } from './models.js';
 import { EXIT } from '../../errors.js';
 
 export interface CliKit {
@@ -44,6 +44,7 @@ Examples:
   restore models list
   restore models add ~/Downloads/GPEN-BFR-512.onnx --as gpen_bfr_512
   restore models verify gpen_bfr_512
+  restore models remove gpen_bfr_512
   restore models pull gpen_bfr_256          # needs network; --url to use a mirror`,
     );
   const out = (json: boolean, r: { data: unknown; text: string }) => {
@@ -75,6 +76,11 @@ Examples:
     .action((file: string, o: Record<string, any>) =>
       runAction(!!o.json, async () => out(!!o.json, await modelsAdd(file, { as: o.as, log: o.json ? undefined : (m) => process.stderr.write(m + '\n') }))),
     );
+  models
+    .command('remove <name>')
+    .description('delete an installed model file (and its fp16 variant or unfinished download); embedded models are converted again at next use')
+    .option('--json', 'as JSON')
+    .action((name: string, o: Record<string, any>) => runAction(!!o.json, async () => out(!!o.json, await modelsRemove(name))));
   models
     .command('pull <name>')
     .description('download a model (resumable, sha256-checked, contract-checked) into models/onnx')

@@ -87,11 +87,12 @@ export async function modelsList(_opts: { json?: boolean } = {}): Promise<Comman
 }
 
 function verifyText(r: VerifyResult): string {
+  const warn = (r.warnings ?? []).map((w) => `\n         warning: ${w}`).join('');
   if (r.ok) {
     const ins = Object.values(r.inputs ?? {}).map((t) => `${t.name}[${t.dims.join(',')}] ${t.dtype}`).join(', ');
-    return `ok       ${r.name}  ${r.path}  ${mb(r.size)}  sha256 ${r.sha256?.slice(0, 16)}…  inputs ${ins}`;
+    return `ok       ${r.name}  ${r.path}  ${mb(r.size)}  sha256 ${r.sha256?.slice(0, 16)}…  inputs ${ins}${warn}`;
   }
-  return `FAILED   ${r.name}  ${r.path}\n${r.problems.map((p) => `         - ${p}`).join('\n')}`;
+  return `FAILED   ${r.name}  ${r.path}\n${r.problems.map((p) => `         - ${p}`).join('\n')}${warn}`;
 }
 
 /**
@@ -141,6 +142,35 @@ export async function modelsAdd(file: string, opts: { as: string; log?: (m: stri
   const warn = r.problems.filter((p) => /^size |^sha256 /.test(p));
   const text = [`added ${src} as ${entry.name} → ${dest}`, ...warn.map((w) => `warning: ${w} (a different export of the same model?)`)].join('\n');
   return { data: { ...r, path: dest, installedAs: entry.name }, text };
+}
+
+export interface RemoveData {
+  name: string;
+  removed: string[];
+  embedded: boolean;
+}
+
+/**
+ * `restore models remove NAME`: delete the installed files of a manifest entry (the model, its
+ * fp16 variant, an unfinished download; for an embedded model its converted cache, made again
+ * at next use). Nothing installed is a model error naming where it looked.
+ */
+export async function modelsRemove(name: string): Promise<CommandResult<RemoveData>> {
+  const entry = getEntry(name);
+  const candidates = [modelPath(entry), ...(entry.fp16 ? [modelPath(entry, { fp16: true })] : [])];
+  const files = [...new Set(candidates.flatMap((f) => [f, `${f}.part`]))].filter((f) => existsSync(f));
+  if (!files.length) throw modelError(`${entry.name} is not installed: nothing to remove (looked for ${candidates.join(', ')})`);
+  for (const f of files) {
+    await rm(f, { force: true }).catch((e) => {
+      throw outputError(`cannot remove ${f} (${e.code ?? e.message})`);
+    });
+  }
+  const embedded = isEmbedded(entry);
+  const text = [
+    ...files.map((f) => `removed ${f}`),
+    embedded ? `${entry.name} ships in npm (${entry.source.package}): it is converted again at next use` : `add it again with: ${howToAdd(entry)}`,
+  ].join('\n');
+  return { data: { name: entry.name, removed: files, embedded }, text };
 }
 
 function describeContract(e: ModelEntry): string {

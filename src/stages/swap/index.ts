@@ -28,7 +28,7 @@ import { openSwapModel, SWAP_MODELS, type SwapModel, type SwapModelFiles } from 
 import { meshSmoother, smoothLargest } from './smooth.js';
 
 export type SwapBackendName = 'auto' | 'inswapper' | 'simswap' | 'ghost' | 'mesh' | 'none';
-const BACKENDS: SwapBackendName[] = ['auto', 'inswapper', 'simswap', 'ghost', 'mesh', 'none'];
+export const SWAP_BACKENDS: SwapBackendName[] = ['auto', 'inswapper', 'simswap', 'ghost', 'mesh', 'none'];
 
 /** Swap options beyond RestoreOptions (the CLI's --identity-face N). */
 export interface SwapOptions {
@@ -170,7 +170,7 @@ export async function createSwapStage(
   ctx: Pick<RunContext, 'device' | 'log'> & Partial<RunContext>,
 ): Promise<Stage> {
   const want = (opts.backends?.swap ?? 'auto') as SwapBackendName;
-  if (!BACKENDS.includes(want)) throw usageError(`unknown swap backend '${want}'`, `use one of ${BACKENDS.join(', ')}`);
+  if (!SWAP_BACKENDS.includes(want)) throw usageError(`unknown swap backend '${want}'`, `use one of ${SWAP_BACKENDS.join(', ')}`);
   if (want === 'none') return skippedStage('swap', 'swap backend none requested');
   if (!opts.identity?.length) return skippedStage('swap', 'no --identity photo given: the face is left as it is');
   if ((want === 'inswapper' || want === 'simswap' || want === 'ghost') && !opts.files?.model && !SWAP_MODELS[want].some(modelInstalled)) {
