@@ -6,6 +6,7 @@ import { compareVideos } from '../../metrics/compare.js';
 import type { CompareResult } from '../../metrics/types.js';
 import { usageError } from '../../errors.js';
 import type { VideoInfo } from '../../media/probe.js';
+import { ffmpegScores, roundScores, type FfmpegScores } from '../../metrics/ffmpeg.js';
 
 export interface MetricsCommandOptions {
   json?: boolean;
@@ -26,6 +27,8 @@ export interface MetricsCommandResult extends CompareResult {
   a: MetricsVideo;
   b: MetricsVideo;
   notes: string[];
+  /** ffmpeg's own psnr/ssim filters on the stored planes (what users of the field compare). */
+  ffmpeg?: FfmpegScores;
 }
 
 const video = (v: VideoInfo): MetricsVideo => ({
@@ -58,6 +61,10 @@ export function metricsTable(r: MetricsCommandResult): string {
   out.push(`${'mean'.padStart(7)}  ${f(s.psnrRgbMean, 3, 9)}  ${f(s.psnrYMean, 3, 9)}  ${f(s.ssimYMean, 5, 8)}`);
   out.push(`${'min'.padStart(7)}  ${f(s.psnrRgbMin, 3, 9)}  ${f(s.psnrYMin, 3, 9)}  ${f(s.ssimYMin, 5, 8)}`);
   out.push(`PSNR of mean MSE: RGB ${f(s.psnrRgbOfMeanMse, 3, 0)} dB, Y ${f(s.psnrYOfMeanMse, 3, 0)} dB over ${s.frames} frames (PSNR in dB)`);
+  if (r.ffmpeg) {
+    const p = r.ffmpeg.psnr, q = r.ffmpeg.ssim;
+    out.push(`ffmpeg psnr filter: y ${f(p.y, 3, 0)} u ${f(p.u, 3, 0)} v ${f(p.v, 3, 0)} average ${f(p.average, 3, 0)} dB; ssim filter: Y ${f(q.y, 5, 0)} All ${f(q.all, 5, 0)} (${r.ffmpeg.frames} frames, stored planes)`);
+  }
   if (r.notes.length) {
     out.push('');
     for (const n of r.notes) out.push(`note: ${n}`);
@@ -76,7 +83,18 @@ export async function metricsCommand(
   if (opts.maxFrames !== undefined && (!Number.isInteger(opts.maxFrames) || opts.maxFrames < 1)) {
     throw usageError(`--max-frames must be a positive integer (got ${opts.maxFrames})`);
   }
-  const r = await compareVideos(a, b, { signal: opts.signal, maxFrames: opts.maxFrames, onFrame: opts.onFrame });
-  const result: MetricsCommandResult = { a: video(r.a), b: video(r.b), perFrame: r.perFrame, summary: r.summary, notes: r.notes };
+  // ffmpeg's filters run in their own process beside the lock-step comparison
+  const [r, ff] = await Promise.all([
+    compareVideos(a, b, { signal: opts.signal, maxFrames: opts.maxFrames, onFrame: opts.onFrame }),
+    ffmpegScores(a, b, { maxFrames: opts.maxFrames, signal: opts.signal }).catch(() => undefined),
+  ]);
+  const result: MetricsCommandResult = {
+    a: video(r.a),
+    b: video(r.b),
+    perFrame: r.perFrame,
+    summary: r.summary,
+    notes: r.notes,
+    ...(ff ? { ffmpeg: roundScores(ff) } : {}),
+  };
   return { result, text: opts.json ? metricsJson(result) + '\n' : metricsTable(result) };
 }
