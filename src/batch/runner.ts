@@ -15,13 +15,13 @@ import os from 'node:os';
 import path from 'node:path';
 import PQueue from 'p-queue';
 import { EXIT, isRestoreError, RestoreError, usageError } from '../errors.js';
-import { ensureWritableDir } from '../media/encode.js';
+import { ensureWritableDir, writeFileAtomic } from '../media/encode.js';
 import type { Logger } from '../pipeline/log.js';
 import { silentLogger } from '../pipeline/log.js';
 import { defaultOptions, runRestore, toolVersion, type RunHooks, type RunResult } from '../pipeline/run.js';
 import type { RestoreOptions } from '../pipeline/types.js';
 import { discoverJobs, type BatchJob } from './discover.js';
-import { hashFile, hashValue } from './hash.js';
+import { hashFile, hashValue, shortHash } from './hash.js';
 import {
   appendHistory,
   compareRun,
@@ -35,7 +35,7 @@ import {
 } from './history.js';
 import { historySeries, writeIndex, type BatchCounts, type BatchIndex, type IndexRow } from './index-report.js';
 import { writeJUnit } from './junit.js';
-import { loadManifest, ManifestStore, type ManifestVideo } from './manifest.js';
+import { loadManifest, MANIFEST_FILE, ManifestStore, type ManifestVideo } from './manifest.js';
 import { metricsOf } from './metrics.js';
 import { writeRunReports } from '../report/write.js';
 
@@ -43,6 +43,8 @@ export const STAGING_DIR = '.partial';
 export const LOCK_FILE = '.batch.lock';
 export const OUTPUT_NAME = 'restored.mp4';
 export const REPORT_SUBDIR = 'report';
+/** Written into a video's folder before it is renamed into place: the hashes it was made from. */
+export const RESULT_FILE = 'result.json';
 
 export interface BatchRunOptions {
   /** Output folder: one sub-folder per video, plus the manifest, index and history. */
@@ -112,7 +114,7 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -121,7 +123,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function takeLock(outDir: string): Promise<() => Promise<void>> {
+export async function takeLock(outDir: string): Promise<() => Promise<void>> {
   const file = path.join(outDir, LOCK_FILE);
   const mine = JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString() });
   for (let attempt = 0; attempt < 2; attempt++) {
@@ -160,10 +162,167 @@ function prefixed(log: Logger, id: string): Logger {
   return { info: (m) => log.info(`[${id}] ${m}`), warn: (m) => log.warn(`[${id}] ${m}`), debug: (m) => log.debug(`[${id}] ${m}`) };
 }
 
-function errorLine(e: unknown): { error: string; kind: string } {
+/** One line for a failure, and its kind (RestoreError kinds, else 'internal'). */
+export function errorLine(e: unknown): { error: string; kind: string } {
   if (isRestoreError(e)) return { error: e.toLine(), kind: e.kind };
   const msg = (e as Error)?.message ?? String(e);
   return { error: `internal error: ${msg.split('\n')[0]}`, kind: 'internal' };
+}
+
+/** A discovered video with its effective single-run options and the settings that decide its result. */
+export interface VideoPlan {
+  job: BatchJob;
+  /** out/reportDir point at the default staging folder; runIntoFinal re-points them at its own. */
+  runOpts: RestoreOptions;
+  settings: Record<string, unknown>;
+}
+
+/** What decides whether a finished video may be kept: its input, its companions, its settings. */
+export interface VideoHashes {
+  inputHash: string;
+  pairHash: string;
+  settingsHash: string;
+}
+
+/** `<out>/<slug>/result.json`: who finished a video from what, and its numbers. */
+export interface VideoRecord extends VideoHashes {
+  id: string;
+  slug: string;
+  finishedAt: string;
+  metrics: ReturnType<typeof metricsOf>;
+  /** host:pid of the process that made it. */
+  by: string;
+  jobId?: string;
+}
+
+export function planVideo(job: BatchJob, outDir: string, run: Partial<RestoreOptions> = {}): VideoPlan {
+  const runOpts = defaultOptions({
+    ...stripUndefined(run),
+    ...stripUndefined(job.options ?? {}),
+    backends: { ...stripUndefined(run.backends ?? {}), ...stripUndefined(job.options?.backends ?? {}) },
+    input: job.input,
+    out: path.join(outDir, STAGING_DIR, job.slug, OUTPUT_NAME),
+    reportDir: path.join(outDir, STAGING_DIR, job.slug, REPORT_SUBDIR),
+    reference: job.reference ?? run.reference,
+    mask: job.mask ?? run.mask,
+    identity: job.identity ?? run.identity,
+    json: false,
+    quiet: true,
+    progress: false,
+  } as Partial<RestoreOptions> & { input: string });
+  return { job, runOpts, settings: settingsOf(runOpts) };
+}
+
+/** Content hashes of a video's input and companions, and the hash of its settings. */
+export async function hashesOf(plan: Pick<VideoPlan, 'runOpts' | 'settings'>, signal?: AbortSignal): Promise<VideoHashes> {
+  const { runOpts } = plan;
+  const inputHash = await hashFile(runOpts.input, signal);
+  const companion = async (p?: string) => (p && p !== 'auto' ? hashFile(p, signal) : p);
+  const pairHash = hashValue({
+    reference: await companion(runOpts.reference),
+    mask: await companion(runOpts.mask),
+    identity: await Promise.all((runOpts.identity ?? []).map((p) => hashFile(p, signal))),
+  });
+  return { inputHash, pairHash, settingsHash: hashValue(plan.settings) };
+}
+
+export const sameHashes = (a: Partial<VideoHashes> | undefined, b: VideoHashes) =>
+  !!a && a.inputHash === b.inputHash && a.pairHash === b.pairHash && a.settingsHash === b.settingsHash;
+
+/** The record of a finished video folder whose output and report are there (any hashes), or undefined. */
+export async function readRecord(outDir: string, slug: string): Promise<VideoRecord | undefined> {
+  const dir = path.join(outDir, slug);
+  try {
+    const rec = JSON.parse(await fs.readFile(path.join(dir, RESULT_FILE), 'utf8')) as VideoRecord;
+    if (!rec || typeof rec.inputHash !== 'string') return undefined;
+    if (!(await exists(path.join(dir, REPORT_SUBDIR, 'report.json'))) || !(await exists(path.join(dir, OUTPUT_NAME)))) return undefined;
+    return rec;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The record of `slug` when it was made from exactly these hashes (done, unchanged), else undefined. */
+export async function finishedWith(outDir: string, slug: string, h: VideoHashes): Promise<VideoRecord | undefined> {
+  const rec = await readRecord(outDir, slug);
+  return rec && sameHashes(rec, h) ? rec : undefined;
+}
+
+export interface RunIntoFinalOptions {
+  /** The staging folder (hidden, under --out); default `<out>/.partial/<slug>`. */
+  stageDir?: string;
+  runOne?: (opts: RestoreOptions, hooks: RunHooks) => Promise<RunResult>;
+  signal?: AbortSignal;
+  log?: Logger;
+  onProgress?: RunHooks['onProgress'];
+  /**
+   * Never replace a finished folder made from the same hashes (queue workers: a late duplicate
+   * loses). The one-machine batch replaces it (it holds the folder's lock and decided to redo).
+   */
+  keepFinished?: boolean;
+  jobId?: string;
+}
+
+/**
+ * Run one video into a staging folder and, when whole, rename the folder to `<out>/<slug>/`.
+ * 'kept': another process finished the same work first; its folder stays, ours is dropped.
+ * Throws the run's error (the staging folder removed).
+ */
+export async function runIntoFinal(
+  plan: VideoPlan,
+  outDir: string,
+  hashes: VideoHashes,
+  o: RunIntoFinalOptions = {},
+): Promise<{ outcome: 'done' | 'kept'; record: VideoRecord }> {
+  const { job } = plan;
+  const finalDir = path.join(outDir, job.slug);
+  const stageDir = o.stageDir ?? path.join(outDir, STAGING_DIR, job.slug);
+  const runOpts = { ...plan.runOpts, out: path.join(stageDir, OUTPUT_NAME), reportDir: path.join(stageDir, REPORT_SUBDIR) };
+  await fs.rm(stageDir, { recursive: true, force: true });
+  await fs.mkdir(stageDir, { recursive: true });
+  const drop = () => fs.rm(stageDir, { recursive: true, force: true }).catch(() => undefined);
+  try {
+    const result = await (o.runOne ?? runRestore)(runOpts, { signal: o.signal, log: o.log, onProgress: o.onProgress });
+    // The run is whole: point its report at the final location, then swap the folder in.
+    // (re-rendered with the report writer so that json, csv and html all name the final path).
+    const report = { ...result.report, output: { ...result.report.output, path: path.join(finalDir, OUTPUT_NAME) } };
+    await writeRunReports(report, result.reportDir);
+    const record: VideoRecord = {
+      id: job.id,
+      slug: job.slug,
+      ...hashes,
+      finishedAt: new Date().toISOString(),
+      metrics: metricsOf(result.report),
+      by: `${os.hostname()}:${process.pid}`,
+      ...(o.jobId ? { jobId: o.jobId } : {}),
+    };
+    await writeFileAtomic(path.join(stageDir, RESULT_FILE), JSON.stringify(record, null, 2) + '\n');
+    if (o.keepFinished) {
+      const there = await finishedWith(outDir, job.slug, hashes);
+      if (there) {
+        await drop();
+        return { outcome: 'kept', record: there };
+      }
+    }
+    const trash = path.join(outDir, `.trash-${job.slug}-${process.pid}-${shortHash(stageDir, 6)}`);
+    if (await exists(finalDir)) await fs.rename(finalDir, trash).catch((e) => (e?.code === 'ENOENT' ? undefined : Promise.reject(e)));
+    try {
+      await fs.rename(stageDir, finalDir);
+    } catch (e: any) {
+      // A non-empty folder took the final name between our check and our rename: never overwrite it.
+      if (!o.keepFinished || (e?.code !== 'ENOTEMPTY' && e?.code !== 'EEXIST')) throw e;
+      await drop();
+      const there = await readRecord(outDir, job.slug);
+      if (there) return { outcome: 'kept', record: there };
+      throw e;
+    } finally {
+      await fs.rm(trash, { recursive: true, force: true });
+    }
+    return { outcome: 'done', record };
+  } catch (e) {
+    await drop();
+    throw e;
+  }
 }
 
 /** Run a batch over `dir`. Never throws for a single video's failure; throws RestoreError for batch-level problems. */
@@ -195,23 +354,7 @@ export async function runBatch(dir: string, opts: BatchRunOptions): Promise<Batc
 
     // Per-video effective options; entries for videos no longer present are kept in the manifest
     // (their folders too) but leave the index.
-    const plans = jobs.map((job) => {
-      const runOpts = defaultOptions({
-        ...stripUndefined(opts.run ?? {}),
-        ...stripUndefined(job.options ?? {}),
-        backends: { ...stripUndefined(opts.run?.backends ?? {}), ...stripUndefined(job.options?.backends ?? {}) },
-        input: job.input,
-        out: path.join(outDir, STAGING_DIR, job.slug, OUTPUT_NAME),
-        reportDir: path.join(outDir, STAGING_DIR, job.slug, REPORT_SUBDIR),
-        reference: job.reference ?? opts.run?.reference,
-        mask: job.mask ?? opts.run?.mask,
-        identity: job.identity ?? opts.run?.identity,
-        json: false,
-        quiet: true,
-        progress: false,
-      } as Partial<RestoreOptions> & { input: string });
-      return { job, runOpts, settings: settingsOf(runOpts) };
-    });
+    const plans = jobs.map((job) => planVideo(job, outDir, opts.run));
     for (const { job } of plans) {
       const prev = store.data.videos[job.id];
       store.data.videos[job.id] = {
@@ -238,20 +381,13 @@ export async function runBatch(dir: string, opts: BatchRunOptions): Promise<Batc
     opts.signal?.addEventListener('abort', abortAll, { once: true });
 
     const work = async (plan: (typeof plans)[number], index: number) => {
-      const { job, runOpts, settings } = plan;
+      const { job } = plan;
       if (opts.signal?.aborted) return;
       const entry = store.data.videos[job.id]!;
       const finalDir = path.join(outDir, job.slug);
-      let inputHash: string;
-      let pairHash: string;
+      let hashes: VideoHashes;
       try {
-        inputHash = await hashFile(job.input, opts.signal);
-        const companion = async (p?: string) => (p && p !== 'auto' ? hashFile(p, opts.signal) : p);
-        pairHash = hashValue({
-          reference: await companion(runOpts.reference),
-          mask: await companion(runOpts.mask),
-          identity: await Promise.all((runOpts.identity ?? []).map((p) => hashFile(p, opts.signal))),
-        });
+        hashes = await hashesOf(plan, opts.signal);
       } catch (e) {
         if (opts.signal?.aborted) return;
         const { error, kind } = errorLine(e);
@@ -260,23 +396,25 @@ export async function runBatch(dir: string, opts: BatchRunOptions): Promise<Batc
         opts.onVideo?.({ phase: 'failed', id: job.id, index, total: jobs.length, error });
         return;
       }
-      const settingsHash = hashValue(settings);
-      const unchanged = entry.state === 'done' && entry.inputHash === inputHash && entry.pairHash === pairHash && entry.settingsHash === settingsHash;
+      const unchanged = entry.state === 'done' && sameHashes(entry, hashes);
       if (!opts.force && unchanged && (await exists(path.join(finalDir, REPORT_SUBDIR, 'report.json'))) && (await exists(path.join(finalDir, OUTPUT_NAME)))) {
         resumed.add(job.id);
         opts.onVideo?.({ phase: 'skipped', id: job.id, index, total: jobs.length });
         return;
       }
+      // Finished by a queue worker (or a run whose manifest write was lost): its folder says so.
+      const record = opts.force ? undefined : await finishedWith(outDir, job.slug, hashes);
+      if (record) {
+        await store.update(job.id, (v) => Object.assign(v, { state: 'done', ...hashes, finishedAt: record.finishedAt, metrics: record.metrics, error: undefined, errorKind: undefined }));
+        resumed.add(job.id);
+        opts.onVideo?.({ phase: 'skipped', id: job.id, index, total: jobs.length });
+        return;
+      }
 
-      const stageDir = path.join(outDir, STAGING_DIR, job.slug);
-      await fs.rm(stageDir, { recursive: true, force: true });
-      await fs.mkdir(stageDir, { recursive: true });
       await store.update(job.id, (v) =>
         Object.assign(v, {
           state: 'running',
-          inputHash,
-          pairHash,
-          settingsHash,
+          ...hashes,
           startedAt: new Date().toISOString(),
           finishedAt: undefined,
           error: undefined,
@@ -287,21 +425,12 @@ export async function runBatch(dir: string, opts: BatchRunOptions): Promise<Batc
       started++;
       opts.onVideo?.({ phase: 'start', id: job.id, index, total: jobs.length });
       try {
-        const result = await runOne(runOpts, { signal: opts.signal, log: prefixed(log, job.id) });
-        // The run is whole: point its report at the final location, then swap the folder in.
-        // (re-rendered with the report writer so that json, csv and html all name the final path).
-        const report = { ...result.report, output: { ...result.report.output, path: path.join(finalDir, OUTPUT_NAME) } };
-        await writeRunReports(report, result.reportDir);
-        const trash = path.join(outDir, `.trash-${job.slug}-${process.pid}`);
-        if (await exists(finalDir)) await fs.rename(finalDir, trash);
-        await fs.rename(stageDir, finalDir);
-        await fs.rm(trash, { recursive: true, force: true });
-        const metrics = metricsOf(result.report);
+        const { record } = await runIntoFinal(plan, outDir, hashes, { runOne, signal: opts.signal, log: prefixed(log, job.id) });
+        const metrics = record.metrics;
         await store.update(job.id, (v) => Object.assign(v, { state: 'done', finishedAt: new Date().toISOString(), metrics }));
         processed.add(job.id);
         opts.onVideo?.({ phase: 'done', id: job.id, index, total: jobs.length });
       } catch (e) {
-        await fs.rm(stageDir, { recursive: true, force: true }).catch(() => undefined);
         if (opts.signal?.aborted) {
           await store.update(job.id, (v) => Object.assign(v, { state: 'pending', finishedAt: undefined }));
           return;
@@ -324,122 +453,163 @@ export async function runBatch(dir: string, opts: BatchRunOptions): Promise<Batc
     }
     const wallMs = Math.round(performance.now() - t0);
 
-    // ---- index rows, history, comparison
-    const cur: Record<string, HistoryVideo> = {};
-    const entries: ManifestVideo[] = plans.map((p) => store.data.videos[p.job.id]!);
-    for (const v of entries) {
-      const status = v.state === 'done' ? 'done' : v.state === 'failed' ? 'failed' : 'pending';
-      cur[v.id] = historyVideoOf(status, v.state === 'done' ? v.metrics : undefined, {
-        ...(resumed.has(v.id) ? { resumed: true } : {}),
-        ...(v.error ? { error: v.error } : {}),
-      });
-    }
-    const rows: IndexRow[] = [];
-    for (const v of entries) {
-      const h = cur[v.id]!;
-      const compare = compareVideo(v.id, h, history, thresholds);
-      const links: IndexRow['links'] = {};
-      if (v.state === 'done') {
-        const report = `${v.slug}/${REPORT_SUBDIR}/report.html`;
-        if (await exists(path.join(outDir, report))) links.report = report;
-        if (await exists(path.join(outDir, v.out))) links.output = v.out;
-        const json = `${v.slug}/${REPORT_SUBDIR}/report.json`;
-        if (await exists(path.join(outDir, json))) links.json = json;
-      }
-      rows.push({
-        id: v.id,
-        slug: v.slug,
-        input: rel(root, v.input),
-        status: h.status,
-        resumed: resumed.has(v.id),
-        ...(v.state === 'failed' ? { error: v.error, errorKind: v.errorKind } : {}),
-        ...(v.state === 'done' && v.metrics ? { metrics: v.metrics } : {}),
-        compare,
-        regression: compare.regressions.length > 0,
-        links,
-        attempts: v.attempts,
-        finishedAt: v.finishedAt,
-      });
-    }
-    const runCmp = compareRun(cur, history, thresholds);
-    const doneRows = rows.filter((r) => r.status === 'done');
-    const meanKey = (k: 'psnr' | 'ssim' | 'idSim' | 'flicker') => {
-      const v = doneRows.map((r) => r.metrics?.[k]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
-      return v.length ? +(v.reduce((a, b) => a + b, 0) / v.length).toFixed(5) : undefined;
-    };
-    const totals: BatchIndex['totals'] = {
-      videos: rows.length,
-      done: doneRows.length,
-      failed: rows.filter((r) => r.status === 'failed').length,
-      pending: rows.filter((r) => r.status === 'pending').length,
-      resumed: resumed.size,
-      processed: processed.size,
-      regressions: rows.filter((r) => r.regression).length,
-      frames: doneRows.reduce((a, r) => a + (r.metrics?.frames ?? 0), 0),
-      videoMs: doneRows.reduce((a, r) => a + (r.metrics?.wallMs ?? 0), 0),
-      ...(started ? { videosPerMinute: +((processed.size / wallMs) * 60000).toFixed(3) } : {}),
-      psnr: meanKey('psnr'),
-      ssim: meanKey('ssim'),
-      idSim: meanKey('idSim'),
-      flicker: meanKey('flicker'),
-    };
-    const settingsShown = plans.length ? plans[0]!.settings : {};
-    const settingsHash = hashValue(plans.map((p) => p.settings));
-    const finishedAt = new Date().toISOString();
-    const rec: HistoryRecord = {
+    return await writeBatchOutputs({
+      root,
+      outDir,
       runId,
       startedAt,
-      finishedAt,
-      settingsHash,
-      settings: settingsShown,
-      totals: { videos: totals.videos, done: totals.done, failed: totals.failed, psnr: totals.psnr, ssim: totals.ssim },
-      videos: cur,
-    };
-    const ix: BatchIndex = {
-      tool: { name: 'restore', version: toolVersion },
-      generatedAt: finishedAt,
-      runId,
-      dir: root,
-      out: outDir,
-      settingsHash,
-      settings: settingsShown,
+      entries: plans.map((p) => store.data.videos[p.job.id]!),
+      settings: plans.map((p) => p.settings),
+      resumed,
+      processed,
+      wallMs,
+      history,
       thresholds,
       concurrency,
-      wallMs,
-      totals,
-      run: { previousRunId: runCmp.previousRunId, previousAt: runCmp.previousAt, delta: runCmp.delta, regressions: runCmp.regressions, common: runCmp.common },
-      rows,
-      history: historySeries([...history, rec]),
-    };
-    await appendHistory(outDir, history, rec);
-    const files = await writeIndex(outDir, ix);
-    let junit: string | undefined;
-    if (opts.junit) {
-      junit = path.resolve(opts.junit);
-      await ensureWritableDir(path.dirname(junit));
-      await writeJUnit(junit, ix);
-    }
-    const exitCode = totals.failed === 0 && totals.pending === 0 ? EXIT.OK : totals.done > 0 ? EXIT.BATCH_PARTIAL : EXIT.BATCH_FAILED;
-    return {
-      runId,
-      out: outDir,
-      videos: totals.videos,
-      done: totals.done,
-      failed: totals.failed,
-      pending: totals.pending,
-      resumed: totals.resumed,
-      processed: totals.processed,
-      regressions: totals.regressions,
-      runRegression: runCmp.regressions,
-      exitCode,
-      wallMs,
-      videosPerMinute: totals.videosPerMinute,
-      files: { index: files.json, html: files.html, manifest: store.file, history: path.join(outDir, 'history.jsonl'), ...(junit ? { junit } : {}) },
-      failures: rows.filter((r) => r.status === 'failed').map((r) => ({ id: r.id, error: r.error ?? 'failed', kind: r.errorKind })),
-    };
+      junit: opts.junit,
+      videosPerMinute: started ? +((processed.size / wallMs) * 60000).toFixed(3) : undefined,
+    });
   } finally {
     await unlock();
   }
+}
+
+export interface BatchOutputsInput {
+  root: string;
+  outDir: string;
+  runId: string;
+  startedAt: string;
+  /** The batch's videos, in index order, as the manifest holds them now. */
+  entries: ManifestVideo[];
+  /** Effective settings per video (the first is shown; all are hashed). */
+  settings: Record<string, unknown>[];
+  /** Done earlier and unchanged, not redone by this run. */
+  resumed: Set<string>;
+  /** Ended (done or failed) in this run. */
+  processed: Set<string>;
+  wallMs: number;
+  history: HistoryRecord[];
+  thresholds: Thresholds;
+  concurrency: number;
+  junit?: string;
+  videosPerMinute?: number;
+}
+
+/** Index rows, comparison with history, history line, index.json/html and JUnit; the summary. */
+export async function writeBatchOutputs(o: BatchOutputsInput): Promise<BatchSummary> {
+  const { root, outDir, runId, startedAt, entries, resumed, processed, wallMs, history, thresholds, concurrency } = o;
+  // ---- index rows, history, comparison
+  const cur: Record<string, HistoryVideo> = {};
+  for (const v of entries) {
+    const status = v.state === 'done' ? 'done' : v.state === 'failed' ? 'failed' : 'pending';
+    cur[v.id] = historyVideoOf(status, v.state === 'done' ? v.metrics : undefined, {
+      ...(resumed.has(v.id) ? { resumed: true } : {}),
+      ...(v.error ? { error: v.error } : {}),
+    });
+  }
+  const rows: IndexRow[] = [];
+  for (const v of entries) {
+    const h = cur[v.id]!;
+    const compare = compareVideo(v.id, h, history, thresholds);
+    const links: IndexRow['links'] = {};
+    if (v.state === 'done') {
+      const report = `${v.slug}/${REPORT_SUBDIR}/report.html`;
+      if (await exists(path.join(outDir, report))) links.report = report;
+      if (await exists(path.join(outDir, v.out))) links.output = v.out;
+      const json = `${v.slug}/${REPORT_SUBDIR}/report.json`;
+      if (await exists(path.join(outDir, json))) links.json = json;
+    }
+    rows.push({
+      id: v.id,
+      slug: v.slug,
+      input: rel(root, v.input),
+      status: h.status,
+      resumed: resumed.has(v.id),
+      ...(v.state === 'failed' ? { error: v.error, errorKind: v.errorKind } : {}),
+      ...(v.state === 'done' && v.metrics ? { metrics: v.metrics } : {}),
+      compare,
+      regression: compare.regressions.length > 0,
+      links,
+      attempts: v.attempts,
+      finishedAt: v.finishedAt,
+    });
+  }
+  const runCmp = compareRun(cur, history, thresholds);
+  const doneRows = rows.filter((r) => r.status === 'done');
+  const meanKey = (k: 'psnr' | 'ssim' | 'idSim' | 'flicker') => {
+    const v = doneRows.map((r) => r.metrics?.[k]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+    return v.length ? +(v.reduce((a, b) => a + b, 0) / v.length).toFixed(5) : undefined;
+  };
+  const totals: BatchIndex['totals'] = {
+    videos: rows.length,
+    done: doneRows.length,
+    failed: rows.filter((r) => r.status === 'failed').length,
+    pending: rows.filter((r) => r.status === 'pending').length,
+    resumed: resumed.size,
+    processed: processed.size,
+    regressions: rows.filter((r) => r.regression).length,
+    frames: doneRows.reduce((a, r) => a + (r.metrics?.frames ?? 0), 0),
+    videoMs: doneRows.reduce((a, r) => a + (r.metrics?.wallMs ?? 0), 0),
+    ...(o.videosPerMinute !== undefined ? { videosPerMinute: o.videosPerMinute } : {}),
+    psnr: meanKey('psnr'),
+    ssim: meanKey('ssim'),
+    idSim: meanKey('idSim'),
+    flicker: meanKey('flicker'),
+  };
+  const settingsShown = o.settings[0] ?? {};
+  const settingsHash = hashValue(o.settings);
+  const finishedAt = new Date().toISOString();
+  const rec: HistoryRecord = {
+    runId,
+    startedAt,
+    finishedAt,
+    settingsHash,
+    settings: settingsShown,
+    totals: { videos: totals.videos, done: totals.done, failed: totals.failed, psnr: totals.psnr, ssim: totals.ssim },
+    videos: cur,
+  };
+  const ix: BatchIndex = {
+    tool: { name: 'restore', version: toolVersion },
+    generatedAt: finishedAt,
+    runId,
+    dir: root,
+    out: outDir,
+    settingsHash,
+    settings: settingsShown,
+    thresholds,
+    concurrency,
+    wallMs,
+    totals,
+    run: { previousRunId: runCmp.previousRunId, previousAt: runCmp.previousAt, delta: runCmp.delta, regressions: runCmp.regressions, common: runCmp.common },
+    rows,
+    history: historySeries([...history, rec]),
+  };
+  await appendHistory(outDir, history, rec);
+  const files = await writeIndex(outDir, ix);
+  let junit: string | undefined;
+  if (o.junit) {
+    junit = path.resolve(o.junit);
+    await ensureWritableDir(path.dirname(junit));
+    await writeJUnit(junit, ix);
+  }
+  const exitCode = totals.failed === 0 && totals.pending === 0 ? EXIT.OK : totals.done > 0 ? EXIT.BATCH_PARTIAL : EXIT.BATCH_FAILED;
+  return {
+    runId,
+    out: outDir,
+    videos: totals.videos,
+    done: totals.done,
+    failed: totals.failed,
+    pending: totals.pending,
+    resumed: totals.resumed,
+    processed: totals.processed,
+    regressions: totals.regressions,
+    runRegression: runCmp.regressions,
+    exitCode,
+    wallMs,
+    videosPerMinute: totals.videosPerMinute,
+    files: { index: files.json, html: files.html, manifest: path.join(outDir, MANIFEST_FILE), history: path.join(outDir, 'history.jsonl'), ...(junit ? { junit } : {}) },
+    failures: rows.filter((r) => r.status === 'failed').map((r) => ({ id: r.id, error: r.error ?? 'failed', kind: r.errorKind })),
+  };
 }
 
 export type { BatchJob };
