@@ -11,12 +11,13 @@ export const EXIT = {
   INTERNAL: 5,
   BATCH_PARTIAL: 6,
   BATCH_FAILED: 7,
+  QUEUE: 8,
   INTERRUPTED: 130,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
-export type ErrorKind = 'input' | 'usage' | 'model' | 'output' | 'internal' | 'interrupted';
+export type ErrorKind = 'input' | 'usage' | 'model' | 'output' | 'internal' | 'interrupted' | 'queue';
 
 const KIND_EXIT: Record<ErrorKind, ExitCode> = {
   input: EXIT.BAD_INPUT,
@@ -25,6 +26,7 @@ const KIND_EXIT: Record<ErrorKind, ExitCode> = {
   output: EXIT.OUTPUT,
   internal: EXIT.INTERNAL,
   interrupted: EXIT.INTERRUPTED,
+  queue: EXIT.QUEUE,
 };
 
 export class RestoreError extends Error {
@@ -52,6 +54,10 @@ export const modelError = (msg: string, hint?: string, cause?: unknown) =>
   new RestoreError('model', msg, { hint, cause });
 export const outputError = (msg: string, hint?: string, cause?: unknown) =>
   new RestoreError('output', msg, { hint, cause });
+
+/** The job queue (Redis) cannot be reached or refused a command. */
+export const queueError = (msg: string, hint?: string, cause?: unknown) =>
+  new RestoreError('queue', msg, { hint, cause });
 
 export function isRestoreError(e: unknown): e is RestoreError {
   return e instanceof RestoreError;
