@@ -33,6 +33,9 @@ export interface ManifestVideo extends Pick<BatchJob, 'id' | 'slug' | 'input' | 
   error?: string;
   errorKind?: string;
   metrics?: VideoMetrics;
+  /** Queue mode: the job of the last enqueue, and when it was added. */
+  jobId?: string;
+  queuedAt?: string;
 }
 
 export interface BatchManifest {

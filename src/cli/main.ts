@@ -20,7 +20,8 @@ Exit codes:
   1  bad input (file, video,     5  internal error
      mask, identity photo, face) 6  batch: some videos failed
   2  usage error (bad option)    7  batch: every video failed
-  3  model missing or invalid    130 interrupted (Ctrl-C / SIGTERM)`;
+  3  model missing or invalid    8  the job queue (Redis) cannot be reached
+                                 130 interrupted (Ctrl-C / SIGTERM)`;
 
 const program = new Command('restore')
   .description('Repair tampered face videos: fill painted-over regions, raise resolution, restore faces,\nturn them back into the identity of a photo, and score the result against a clean reference.')

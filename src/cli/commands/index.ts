@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { RestoreOptions } from '../../pipeline/types.js';
 import { parseNumber, printJson, runAction, signalController } from '../util.js';
 import { registerBatchCommand } from './batch.js';
+import { registerWorkerCommand } from './worker.js';
 import { registerFacesCommand } from './faces.js';
 import { metricsCommand } from './metrics.js';
 import { modelsAdd, modelsList, modelsPull, modelsRemove, modelsVerify } from './models.js';
@@ -31,6 +32,7 @@ export function registerExtraCommands(program: Command, kit: CliKit): void {
   registerFacesCommand(program);
   registerModelsCommand(program);
   registerBatchCommand(program, kit);
+  registerWorkerCommand(program);
 }
 
 function registerModelsCommand(program: Command): void {
