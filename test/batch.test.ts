@@ -4,10 +4,9 @@
  * a real `kill -9` in the middle of a batch followed by a rerun. Real ffmpeg, real runs.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { promises as fs, statSync, readdirSync, readFileSync } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchCommand } from '../src/cli/commands/batch.js';
 import { discoverJobs, slugOf } from '../src/batch/discover.js';
@@ -19,6 +18,7 @@ import { runBatch } from '../src/batch/runner.js';
 import { probeVideo } from '../src/media/probe.js';
 import { resolveFfmpeg } from '../src/media/ffmpeg.js';
 import { packageRoot } from '../src/models/paths.js';
+import { assertNoTornFile, ensureBuilt, walk } from './helpers/batch.js';
 
 // Cheap backends where the point is orchestration (the faces stage still runs: it decides "no face").
 const RUN = { maxFrames: 8, thumbnails: 2, preset: 'veryfast', backends: { inpaint: 'harmonic' } };
@@ -30,16 +30,6 @@ const readJson = async <T>(p: string): Promise<T> => JSON.parse(await fs.readFil
 const manifestOf = (o: string) => readJson<BatchManifest>(path.join(o, 'batch-manifest.json'));
 const indexOf = (o: string) => readJson<BatchIndex>(path.join(o, 'index.json'));
 
-/** Every file under `dir`, relative, '/'-separated. */
-function walk(dir: string, base = dir): string[] {
-  const outl: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) outl.push(...walk(p, base));
-    else outl.push(path.relative(base, p).split(path.sep).join('/'));
-  }
-  return outl;
-}
 
 beforeAll(async () => {
   work = await fs.mkdtemp(path.join(os.tmpdir(), 'restore-batch-'));
@@ -239,42 +229,7 @@ describe('batch over 6 videos', () => {
   });
 });
 
-/** Build dist/ when any source file is newer than its compiled file (the kill test spawns node). */
-function ensureBuilt(): void {
-  const src = path.join(packageRoot, 'src');
-  let stale = false;
-  for (const f of walk(src)) {
-    if (!f.endsWith('.ts')) continue;
-    const js = path.join(packageRoot, 'dist', f.replace(/\.ts$/, '.js'));
-    try {
-      if (statSync(js).mtimeMs < statSync(path.join(src, f)).mtimeMs) stale = true;
-    } catch {
-      stale = true;
-    }
-    if (stale) break;
-  }
-  if (stale) spawnSync(process.execPath, [path.join(packageRoot, 'node_modules/typescript/bin/tsc'), '-p', packageRoot], { stdio: 'ignore' });
-  statSync(path.join(packageRoot, 'dist/cli/main.js'));
-}
 
-/** Check that every file under a final (non-hidden) name is whole. */
-async function assertNoTornFile(dir: string): Promise<number> {
-  let checked = 0;
-  for (const f of walk(dir)) {
-    if (f.split('/').some((seg) => seg.startsWith('.'))) continue; // staging folder and temp names
-    const p = path.join(dir, f);
-    if (f.endsWith('.json')) JSON.parse(await fs.readFile(p, 'utf8'));
-    else if (f.endsWith('.jsonl')) for (const l of (await fs.readFile(p, 'utf8')).trim().split('\n')) JSON.parse(l);
-    else if (f.endsWith('.html')) expect((await fs.readFile(p, 'utf8')).trimEnd().endsWith('</html>'), f).toBe(true);
-    else if (f.endsWith('.csv')) expect((await fs.readFile(p, 'utf8')).endsWith('\n'), f).toBe(true);
-    else if (f.endsWith('.jpg')) expect((await sharp(p).stats()).channels.length, f).toBe(3);
-    else if (f.endsWith('.mp4')) expect((await probeVideo(p)).frameCount, f).toBe(16);
-    else if (f.endsWith('.lock')) continue;
-    else throw new Error(`unexpected file ${f}`);
-    checked++;
-  }
-  return checked;
-}
 
 /** Every video's final folder holds its whole output and reports; every final file is whole. */
 async function assertComplete(o: string, m: BatchManifest): Promise<void> {
