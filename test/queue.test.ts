@@ -131,6 +131,7 @@ describe('restore batch --queue with two workers', () => {
 
     const ix = await readJson<BatchIndex>(path.join(out, 'index.json'));
     expect(ix.totals).toMatchObject({ videos: 6, done: 5, failed: 1, pending: 0, frames: 40 });
+    expect([1, 2]).toContain(ix.concurrency); // the worker processes that finished videos
     const broken = ix.rows.find((x) => x.id === 'broken')!;
     expect(broken).toMatchObject({ status: 'failed', attempts: 3 });
     expect(broken.error).toMatch(/truncated or corrupt/);

@@ -491,6 +491,7 @@ export async function indexFromQueue(dir: string, o: QueueIndexOptions): Promise
     const processed = new Set<string>();
     let first = Infinity;
     let last = 0;
+    const workers = new Set<string>(); // the processes that finished this run's videos
     for (const { entry, state, job } of states) {
       const queuedAt = entry.queuedAt;
       if (state === 'done') {
@@ -498,7 +499,10 @@ export async function indexFromQueue(dir: string, o: QueueIndexOptions): Promise
         Object.assign(entry, { state: 'done', finishedAt: rec.finishedAt, metrics: rec.metrics, error: undefined, errorKind: undefined });
         if (job) entry.attempts = Math.max(1, job.attemptsStarted ?? job.attemptsMade ?? 1);
         if (!queuedAt || rec.finishedAt < queuedAt) resumed.add(entry.id);
-        else processed.add(entry.id);
+        else {
+          processed.add(entry.id);
+          workers.add(rec.by);
+        }
       } else if (state === 'failed') {
         const error = job?.failedReason ? job.failedReason.split('\n')[0] : (entry.error ?? 'failed');
         Object.assign(entry, { state: 'failed', error, errorKind: /^internal error/.test(error) ? 'internal' : 'input', metrics: undefined });
@@ -529,7 +533,8 @@ export async function indexFromQueue(dir: string, o: QueueIndexOptions): Promise
       wallMs,
       history: await readHistory(outDir),
       thresholds: { ...DEFAULT_THRESHOLDS, ...o.thresholds },
-      concurrency: 0,
+      // Shown as the index's concurrency: how many worker processes finished this run's videos.
+      concurrency: workers.size,
       junit: o.junit,
       videosPerMinute: wallMs > 0 ? +((processed.size / wallMs) * 60000).toFixed(3) : undefined,
     });
