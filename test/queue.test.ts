@@ -209,6 +209,33 @@ describe('failure of a worker and of Redis', () => {
     expect(walk(out).filter((f) => f.includes('.partial')).every((f) => f.startsWith('.partial/'))).toBe(true);
   });
 
+  it('SIGTERM: a worker finishes its running video and exits 0; with --grace 0 it hands the video back instead', async () => {
+    const dir = path.join(work, 'term-in');
+    await makeBatchFixture(dir, { failures: false });
+    const out = path.join(work, 'term-out');
+    const queue = `${redis.url}/4`;
+    const a = startWorker(queue);
+    expect((await batch([dir, '--out', out, '--queue', queue, '--max-frames', '12', ...RUN, '--json'])).code).toBe(0);
+    await until('worker A running a job', () => a.events.some((e) => e.event === 'active'));
+    const first = a.events.find((e) => e.event === 'active')!.id!;
+    a.child.kill('SIGTERM');
+    expect((await a.exited).code, a.stderr()).toBe(0);
+    expect(a.events.filter((e) => e.event === 'active').map((e) => e.id)).toEqual([first]);
+    expect(doneIds(a.events)).toEqual([first]);
+
+    const b = startWorker(queue, ['--grace', '0']);
+    await until('worker B running a job', () => b.events.some((e) => e.event === 'active'));
+    const second = b.events.find((e) => e.event === 'active')!.id!;
+    b.child.kill('SIGTERM');
+    expect((await b.exited).code, b.stderr()).toBe(0);
+    expect(b.events.map((e) => e.event)).toContain('handing-back');
+    expect(doneIds(b.events)).toEqual([]);
+    const st = JSON.parse((await batch(['--out', out, '--queue', queue, '--status', '--json'])).stdout);
+    expect(st).toMatchObject({ videos: 4, done: 1, running: 0, waiting: 3, failed: 0 });
+    expect(second).not.toBe(first);
+    expect(walk(out).filter((f) => f.startsWith('.partial/'))).toEqual([]); // the handed-back run's staging is gone
+  });
+
   it('Redis restarted in the middle (append-only file on): no job is lost, the controller and the workers carry on', async () => {
     const dir = path.join(work, 'restart-in');
     await makeBatchFixture(dir, { failures: false });

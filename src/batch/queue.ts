@@ -410,14 +410,24 @@ export interface WaitTick extends QueueCounts {
  * Poll the batch's counts until nothing is waiting or running (Ctrl-C: `signal`). A Redis that
  * stops answering is waited for (the jobs are in its append-only file) up to `giveUpMs`.
  */
-export async function waitForBatch(o: { out: string; queue: QueueTarget; signal?: AbortSignal; pollMs?: number; giveUpMs?: number; onTick?(t: WaitTick): void }): Promise<QueueCounts> {
+export async function waitForBatch(o: {
+  out: string;
+  queue: QueueTarget;
+  /** Only these videos (ids) of the manifest: the ones just enqueued; default every entry with a job. */
+  only?: Iterable<string>;
+  signal?: AbortSignal;
+  pollMs?: number;
+  giveUpMs?: number;
+  onTick?(t: WaitTick): void;
+}): Promise<QueueCounts> {
   const outDir = path.resolve(o.out);
   const queue = openQueue(o.queue);
   const t0 = Date.now();
   let ended0: number | undefined;
   let downSince: number | undefined;
   try {
-    const entries = await batchEntries(outDir);
+    const only = o.only ? new Set(o.only) : undefined;
+    const entries = (await batchEntries(outDir)).filter((e) => !only || only.has(e.id));
     for (;;) {
       if (o.signal?.aborted) throw new RestoreError('interrupted', 'interrupted while waiting; the workers go on: `restore batch ... --queue ... --status` shows them');
       let c: QueueCounts;

@@ -213,7 +213,7 @@ export async function queueBatchCommand(dir: string | undefined, opts: BatchOpti
   log.info(line);
   const bar = createQueueBar('queue', !quiet);
   try {
-    await waitForBatch({ out: opts.out, queue: target, signal: opts.signal, onTick: (t) => bar.update(t) });
+    await waitForBatch({ out: opts.out, queue: target, only: Object.keys(enq.jobIds), signal: opts.signal, onTick: (t) => bar.update(t) });
   } finally {
     bar.stop();
   }
