@@ -102,6 +102,22 @@ describe("classical upscale is ffmpeg's own", () => {
   });
 });
 
+describe('back-projection over neighbouring frames (--sr-frames)', () => {
+  it('keeps every frame in order and scores level with the single-frame back-projection', async () => {
+    const one = await restore(f('x4.mp4'), 'sr0', { scale: 4, crf: 18, backends: { ...OFF, upscale: 'auto' }, srFrames: 0 });
+    const three = await restore(f('x4.mp4'), 'sr1', { scale: 4, crf: 18, backends: { ...OFF, upscale: 'auto' }, srFrames: 1 });
+    const up = three.report.stages.find((s) => s.name === 'upscale')!;
+    expect((up.details as any).backprojection.neighbourFrames).toBe(1);
+    expect(up.frames).toBe(12);
+    const a = await ffmpegScores(one.out, f('x4-clean.mp4'));
+    const b = await ffmpegScores(three.out, f('x4-clean.mp4'));
+    expect(b.frames).toBe(12);
+    expect(Math.abs(b.psnr.y - a.psnr.y)).toBeLessThan(0.3);
+    // frame order kept: each output frame is closest to its own clean frame
+    for (let i = 0; i < b.perFrame.length; i++) expect(Math.abs(b.perFrame[i].psnrY - a.perFrame[i].psnrY)).toBeLessThan(1);
+  });
+});
+
 describe('untouched pixels stay untouched', () => {
   it('a default run without face models is bit-identical at --crf 0 to the same run with --temporal none', async () => {
     const a = await restore(f('x4.mp4'), 'default', { scale: 2, crf: 0, maxFrames: 6 });

@@ -43,6 +43,7 @@ function addRunOptions(cmd: Command): Command {
     .option('--inpaint <backend>', `inpainting backend: ${stageChoices('inpaint')}`, 'auto')
     .option('--upscale <backend>', `super-resolution backend: ${stageChoices('upscale')} (lanczos/bicubic: exactly ffmpeg's scaler)`, 'auto')
     .addOption(new Option('--sr-kernel <kernel>', 'kernel the input was downscaled with, for back-projection').choices(['bicubic', 'area', 'lanczos', 'bilinear']).default('bicubic'))
+    .option('--sr-frames <n>', 'neighbouring input frames each side that back-projection also matches, aligned by optical flow (default 0 = this frame only)', parseNumber('--sr-frames', 0, 4, true))
     .option('--backproject <n>', 'back-projection iterations on luma after upscaling (default 2; 0 for lanczos/bicubic by name; 0 = off)', parseNumber('--backproject', 0, 20, true))
     .option('--faces <which>', `faces to work on (identity: tracks that match --identity): ${stageChoices('faces')}`, 'all')
     .option('--restore-face <backend>', `face restoration backend, or a model name: ${stageChoices('restore-face')}`, 'auto')
@@ -74,6 +75,7 @@ export function optionsFrom(input: string, o: Record<string, any>): RestoreOptio
     size: o.size,
     srKernel: o.srKernel,
     backproject: o.backproject,
+    srFrames: o.srFrames,
     crf: o.crf,
     preset: o.preset,
     device: o.device,

@@ -12,6 +12,7 @@
  */
 import type { RgbFrame } from '../../media/frame.js';
 import type { SwsMatrix } from '../../media/colour.js';
+import { sampleBilinear, type FlowField } from '../../flow/flow.js';
 
 export type ResampleKernel = 'bicubic' | 'lanczos' | 'area' | 'bilinear';
 export const RESAMPLE_KERNELS: readonly ResampleKernel[] = ['bicubic', 'area', 'lanczos', 'bilinear'];
@@ -139,13 +140,41 @@ export function lumaOf(f: RgbFrame, matrix: SwsMatrix): Float32Array {
   return y;
 }
 
+/** An input frame next to the one being corrected, with the flows between them at the output size. */
+export interface Neighbour {
+  /** The neighbour's input luma (low resolution). */
+  ylr: Float32Array;
+  /** For each output pixel of the neighbour: where it is in the corrected frame (displacement). */
+  toFrame: FlowField;
+  /** For each output pixel of the corrected frame: where it is in the neighbour. */
+  fromFrame: FlowField;
+}
+
+/** Error scale of a neighbour's weight, grey levels: an error of this size counts e^-1. */
+export const NEIGHBOUR_ERROR_SCALE = 6;
+
+function warpPlane(p: Float32Array, w: number, h: number, f: FlowField): Float32Array {
+  const o = new Float32Array(w * h);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      o[i] = sampleBilinear(p, w, h, x + f.u[i], y + f.v[i]);
+    }
+  return o;
+}
+
 export interface BackProjector {
   kernel: ResampleKernel;
   iterations: number;
   /** Correct `hr` in place so that its luma, downscaled with `kernel`, matches `lr`'s. Returns the final mean abs error. */
   apply(hr: RgbFrame, lr: RgbFrame): number;
-  /** The luma correction for a high-resolution luma `yhr` against the input's luma `ylr` (0..255 units). */
-  lumaDelta(yhr: Float32Array, ylr: Float32Array): { delta: Float32Array; err: number };
+  /**
+   * The luma correction for a high-resolution luma `yhr` against the input's luma `ylr` (0..255
+   * units). With `neighbours`, the input frames around it count too: the estimate is warped into
+   * each neighbour's geometry, downscaled and compared with that frame's input, and the error
+   * (weighted down where it is large: occlusion or bad flow) comes back along the flow.
+   */
+  lumaDelta(yhr: Float32Array, ylr: Float32Array, neighbours?: Neighbour[]): { delta: Float32Array; err: number };
   /** Mean absolute luma error of `down(hr)` against `lr` (to compare kernels). */
   residual(hr: RgbFrame, lr: RgbFrame): number;
 }
@@ -172,9 +201,10 @@ export function createBackProjector(
     residual(hr, lr) {
       return meanAbs(resamplePlane(lumaOf(hr, opts.matrix), hw, hh, dx, dy, lw, lh), lumaOf(lr, opts.matrix));
     },
-    lumaDelta(y0, ylr) {
+    lumaDelta(y0, ylr, neighbours = []) {
       const y = Float32Array.from(y0);
       let err = 0;
+      const k2 = NEIGHBOUR_ERROR_SCALE * NEIGHBOUR_ERROR_SCALE;
       for (let it = 0; it < opts.iterations; it++) {
         const down = resamplePlane(y, hw, hh, dx, dy, lw, lh);
         let e = 0;
@@ -184,7 +214,17 @@ export function createBackProjector(
         }
         err = e / down.length;
         const up = resamplePlane(down, lw, lh, ux, uy, hw, hh);
-        for (let i = 0; i < y.length; i++) y[i] += up[i];
+        for (const nb of neighbours) {
+          const seen = resamplePlane(warpPlane(y, hw, hh, nb.toFrame), hw, hh, dx, dy, lw, lh);
+          for (let i = 0; i < seen.length; i++) {
+            const d = nb.ylr[i] - seen[i];
+            seen[i] = d * Math.exp(-(d * d) / k2);
+          }
+          const back = warpPlane(resamplePlane(seen, lw, lh, ux, uy, hw, hh), hw, hh, nb.fromFrame);
+          for (let i = 0; i < up.length; i++) up[i] += back[i];
+        }
+        const norm = 1 / (1 + neighbours.length);
+        for (let i = 0; i < y.length; i++) y[i] += up[i] * norm;
       }
       for (let i = 0; i < y.length; i++) y[i] -= y0[i];
       return { delta: y, err };
