@@ -74,6 +74,12 @@ export function resolveInpaintBackend(requested: string | undefined): { backend:
   throw usageError(`unknown inpaint backend '${requested}'`, `use one of ${INPAINT_BACKENDS.join(', ')}`);
 }
 
+/** The one line `--mask auto` reports: what it found, or that it found nothing. */
+export function autoMaskSummary(frames: number, withHoles: number, meanCoverage: number): string {
+  if (!withHoles) return `inpaint: --mask auto found no painted region in ${frames} frames; nothing was filled`;
+  return `inpaint: --mask auto found painted regions in ${withHoles} of ${frames} frames (${(meanCoverage * 100).toFixed(2)}% of the frame on average)`;
+}
+
 interface Slot {
   item: FrameItem;
   mask?: Mask;
@@ -103,7 +109,7 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
   const autoRadius = autoMask ? Math.min(tuning.autoRadius ?? 16, maxRadius) : 0;
   const cache = new FlowCache(undefined);
 
-  let ms = 0, frames = 0, coverageSum = 0, holePx = 0, temporalPx = 0, spatialPx = 0, carriedPx = 0;
+  let ms = 0, frames = 0, coverageSum = 0, holePx = 0, temporalPx = 0, spatialPx = 0, carriedPx = 0, framesWithHoles = 0;
   let lastOut: { index: number; frame: RgbFrame } | undefined;
   const maskFile = path.join(ctx.reportDir, 'mask.mp4');
   let maskEnc: VideoEncoder | undefined;
@@ -170,6 +176,7 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
         frames++;
         const cov = maskCoverage(slot.mask!);
         coverageSum += cov;
+        if (cov > 0) framesWithHoles++;
         slot.item.values = { ...slot.item.values, maskCoverage: +cov.toFixed(5) };
         if (tuning.writeMask ?? true) {
           if (!maskEnc) maskEnc = await VideoEncoder.open({ out: maskFile, width, height, fps: ctx.video.fps, crf: 0, preset: 'veryfast', signal: ctx.signal });
@@ -203,6 +210,7 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
         }
         ended = true;
         while (next < buf.length) yield await emitOne();
+        if (autoMask) ctx.log.info(autoMaskSummary(frames, framesWithHoles, frames ? coverageSum / frames : 0));
         if (maskEnc) {
           await maskEnc.finish();
           maskWritten = true;
@@ -236,7 +244,11 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
         details.provider = model.provider;
         details.modelRuns = model.runs;
       }
-      if (autoMask) details.autoRadius = autoRadius;
+      if (autoMask) {
+        details.autoRadius = autoRadius;
+        details.autoFramesWithHoles = framesWithHoles;
+        details.autoSummary = autoMaskSummary(frames, framesWithHoles, frames ? coverageSum / frames : 0);
+      }
       return {
         name: 'inpaint',
         backend: choice.model ?? choice.backend,
