@@ -196,8 +196,6 @@ export function meshSwap(frame: RgbFrame, targetMesh: Float32Array, source: Mesh
   const bw = X1 - X0 + 1, bh = Y1 - Y0 + 1, n = bw * bh;
 
   // 1. rasterize the warp with a z-buffer
-  const zbuf = new Float32Array(n).fill(Infinity);
-  const inR = new Uint8Array(n);
   const g = new Float32Array(n * 3); // warped source RGB
   // upper/lower face weight: 0 above the nose tip, 1 below, a smooth ramp over 30 % of the face height between
   const noseY = targetMesh[1 * 3 + 1];
@@ -207,39 +205,12 @@ export function meshSwap(frame: RgbFrame, targetMesh: Float32Array, source: Mesh
     return t * t * (3 - 2 * t);
   };
   const region = new Float32Array(n); // lower-face weight
-  for (let t = 0; t < tri.length; t += 3) {
-    const a = tri[t], b = tri[t + 1], c = tri[t + 2];
-    const ax = targetMesh[a * 3], ay = targetMesh[a * 3 + 1], az = targetMesh[a * 3 + 2];
-    const bxx = targetMesh[b * 3], byy = targetMesh[b * 3 + 1], bz = targetMesh[b * 3 + 2];
-    const cxx = targetMesh[c * 3], cyy = targetMesh[c * 3 + 1], cz = targetMesh[c * 3 + 2];
-    const det = (byy - cyy) * (ax - cxx) + (cxx - bxx) * (ay - cyy);
-    if (Math.abs(det) < 1e-6) continue;
-    const sax = sm[a * 3], say = sm[a * 3 + 1], sbx = sm[b * 3], sby = sm[b * 3 + 1], scx = sm[c * 3], scy = sm[c * 3 + 1];
-    const tx0 = Math.max(X0, Math.floor(Math.min(ax, bxx, cxx))), tx1 = Math.min(X1, Math.ceil(Math.max(ax, bxx, cxx)));
-    const ty0 = Math.max(Y0, Math.floor(Math.min(ay, byy, cyy))), ty1 = Math.min(Y1, Math.ceil(Math.max(ay, byy, cyy)));
-    for (let y = ty0; y <= ty1; y++) {
-      for (let x = tx0; x <= tx1; x++) {
-        const l1 = ((byy - cyy) * (x - cxx) + (cxx - bxx) * (y - cyy)) / det;
-        const l2 = ((cyy - ay) * (x - cxx) + (ax - cxx) * (y - cyy)) / det;
-        const l3 = 1 - l1 - l2;
-        if (l1 < -1e-4 || l2 < -1e-4 || l3 < -1e-4) continue;
-        const k = (y - Y0) * bw + (x - X0);
-        const z = l1 * az + l2 * bz + l3 * cz;
-        if (z >= zbuf[k]) continue;
-        zbuf[k] = z;
-        inR[k] = 1;
-        region[k] = lowerW(y);
-        // bilinear sample of the source at the barycentric point
-        const sx = l1 * sax + l2 * sbx + l3 * scx, sy = l1 * say + l2 * sby + l3 * scy;
-        const ix = Math.max(0, Math.min(S.width - 2, Math.floor(sx))), iy = Math.max(0, Math.min(S.height - 2, Math.floor(sy)));
-        const fx = Math.max(0, Math.min(1, sx - ix)), fy = Math.max(0, Math.min(1, sy - iy));
-        const o00 = (iy * S.width + ix) * 3, o10 = o00 + 3, o01 = o00 + S.width * 3, o11 = o01 + 3;
-        for (let ch = 0; ch < 3; ch++) {
-          g[k * 3 + ch] =
-            (S.data[o00 + ch] * (1 - fx) + S.data[o10 + ch] * fx) * (1 - fy) + (S.data[o01 + ch] * (1 - fx) + S.data[o11 + ch] * fx) * fy;
-        }
-      }
-    }
+  const map = meshWarpMap(targetMesh, sm, tri, { x: X0, y: Y0, width: bw, height: bh });
+  const inR = map.inR;
+  for (let k = 0; k < n; k++) {
+    if (!inR[k]) continue;
+    region[k] = lowerW(Math.floor(k / bw) + Y0);
+    sampleRgb(S, map.sx[k], map.sy[k], g, k);
   }
   // keep the outermost ring of the box out of the region so every region pixel has 4 neighbours
   for (let x = 0; x < bw; x++) { inR[x] = 0; inR[(bh - 1) * bw + x] = 0; }
@@ -331,6 +302,63 @@ export function meshSwap(frame: RgbFrame, targetMesh: Float32Array, source: Mesh
     }
   }
   return { frame: { width: W, height: H, data: out }, pixels, box: { x: X0, y: Y0, width: bw, height: bh }, mask: inR };
+}
+
+/**
+ * Piecewise-affine correspondence of a frame's face mesh `targetMesh` to `sourceMesh` over
+ * `triangles`, z-buffered with the target mesh depth (triangles turned away do not overwrite
+ * visible ones), for the pixels of `box`: inR[k] = 1 where a triangle covers box pixel k, and
+ * (sx, sy) its position in the source.
+ */
+export function meshWarpMap(
+  targetMesh: Float32Array,
+  sourceMesh: Float32Array,
+  triangles: ArrayLike<number>,
+  box: { x: number; y: number; width: number; height: number },
+): { inR: Uint8Array; sx: Float32Array; sy: Float32Array } {
+  const { x: X0, y: Y0, width: bw, height: bh } = box;
+  const X1 = X0 + bw - 1, Y1 = Y0 + bh - 1, n = bw * bh;
+  const zbuf = new Float32Array(n).fill(Infinity);
+  const inR = new Uint8Array(n);
+  const sxs = new Float32Array(n), sys = new Float32Array(n);
+  const sm = sourceMesh, tri = triangles;
+  for (let t = 0; t < tri.length; t += 3) {
+    const a = tri[t], b = tri[t + 1], c = tri[t + 2];
+    const ax = targetMesh[a * 3], ay = targetMesh[a * 3 + 1], az = targetMesh[a * 3 + 2];
+    const bxx = targetMesh[b * 3], byy = targetMesh[b * 3 + 1], bz = targetMesh[b * 3 + 2];
+    const cxx = targetMesh[c * 3], cyy = targetMesh[c * 3 + 1], cz = targetMesh[c * 3 + 2];
+    const det = (byy - cyy) * (ax - cxx) + (cxx - bxx) * (ay - cyy);
+    if (Math.abs(det) < 1e-6) continue;
+    const sax = sm[a * 3], say = sm[a * 3 + 1], sbx = sm[b * 3], sby = sm[b * 3 + 1], scx = sm[c * 3], scy = sm[c * 3 + 1];
+    const tx0 = Math.max(X0, Math.floor(Math.min(ax, bxx, cxx))), tx1 = Math.min(X1, Math.ceil(Math.max(ax, bxx, cxx)));
+    const ty0 = Math.max(Y0, Math.floor(Math.min(ay, byy, cyy))), ty1 = Math.min(Y1, Math.ceil(Math.max(ay, byy, cyy)));
+    for (let y = ty0; y <= ty1; y++) {
+      for (let x = tx0; x <= tx1; x++) {
+        const l1 = ((byy - cyy) * (x - cxx) + (cxx - bxx) * (y - cyy)) / det;
+        const l2 = ((cyy - ay) * (x - cxx) + (ax - cxx) * (y - cyy)) / det;
+        const l3 = 1 - l1 - l2;
+        if (l1 < -1e-4 || l2 < -1e-4 || l3 < -1e-4) continue;
+        const k = (y - Y0) * bw + (x - X0);
+        const z = l1 * az + l2 * bz + l3 * cz;
+        if (z >= zbuf[k]) continue;
+        zbuf[k] = z;
+        inR[k] = 1;
+        sxs[k] = l1 * sax + l2 * sbx + l3 * scx;
+        sys[k] = l1 * say + l2 * sby + l3 * scy;
+      }
+    }
+  }
+  return { inR, sx: sxs, sy: sys };
+}
+
+/** Bilinear RGB sample of `S` at (sx, sy) (clamped to the image) into out[3k..3k+2]. */
+export function sampleRgb(S: RgbFrame, sx: number, sy: number, out: Float32Array, k: number): void {
+  const ix = Math.max(0, Math.min(S.width - 2, Math.floor(sx))), iy = Math.max(0, Math.min(S.height - 2, Math.floor(sy)));
+  const fx = Math.max(0, Math.min(1, sx - ix)), fy = Math.max(0, Math.min(1, sy - iy));
+  const o00 = (iy * S.width + ix) * 3, o10 = o00 + 3, o01 = o00 + S.width * 3, o11 = o01 + 3;
+  for (let ch = 0; ch < 3; ch++) {
+    out[k * 3 + ch] = (S.data[o00 + ch] * (1 - fx) + S.data[o10 + ch] * fx) * (1 - fy) + (S.data[o01 + ch] * (1 - fx) + S.data[o11 + ch] * fx) * fy;
+  }
 }
 
 /** Distance-based feather (0 outside, 1 deeper than `r` px inside), by repeated erosion. */
