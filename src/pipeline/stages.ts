@@ -28,20 +28,21 @@ export async function buildStages(opts: RestoreOptions, ctx: StageBuildContext):
   const log = ctx.log;
   const inputSize = { width: ctx.video.width, height: ctx.video.height };
   const stages: Stage[] = [];
+  const which = opts.backends.faces ?? 'all';
+  if (!(FACES_MODES as readonly string[]).includes(which)) throw usageError(`--faces must be one of ${FACES_MODES.join(', ')} (got "${which}")`);
+  // One analyzer for the inpaint face prior, the faces stage and the swap stage (which also reads the identity photo with it).
+  let analyzer: FaceAnalyzer | undefined;
+  if (which !== 'none') analyzer = await FaceAnalyzer.create({ device, log: (m) => log.debug(m) });
   stages.push(
     opts.mask
-      ? await createInpaintStage(opts, { device, log, video: ctx.video, reportDir: ctx.reportDir, signal: ctx.signal })
+      ? await createInpaintStage(opts, { device, log, video: ctx.video, reportDir: ctx.reportDir, signal: ctx.signal, analyzer })
       : skippedStage('inpaint', 'no --mask given (use --mask FILE or --mask auto)'),
   );
   stages.push(await createUpscaleStage(opts, { device, log, targetSize: ctx.targetSize, inputSize, colour: ctx.video.colour, pixFmt: ctx.video.pixFmt }));
-  const which = opts.backends.faces ?? 'all';
-  if (!(FACES_MODES as readonly string[]).includes(which)) throw usageError(`--faces must be one of ${FACES_MODES.join(', ')} (got "${which}")`);
-  // One analyzer for the faces stage and the swap stage (which also reads the identity photo with it).
-  let analyzer: FaceAnalyzer | undefined;
   if (which === 'none') stages.push(skippedStage('faces', '--faces none: faces are neither detected nor restored'));
   else {
     let target: TargetSelectorOptions = { mode: which === 'largest' ? 'largest' : 'all' };
-    analyzer = await FaceAnalyzer.create({ device, log: (m) => log.debug(m) });
+    analyzer ??= await FaceAnalyzer.create({ device, log: (m) => log.debug(m) });
     if (which === 'identity') {
       if (!opts.identity?.length) throw usageError('--faces identity needs --identity PHOTO');
       // Only the tracks whose face matches the identity photo are restored and swapped.

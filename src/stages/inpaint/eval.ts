@@ -4,12 +4,16 @@
  * K2 .03, the same definition as src/metrics) averaged over the windows centred on hole
  * pixels (the valid-window region, as src/metrics).
  */
-import { lumaBt601, type Mask, type RgbFrame } from '../../media/frame.js';
+import { createMask, lumaBt601, type Mask, type RgbFrame } from '../../media/frame.js';
 import { psnrFromMse, ssimGray, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW } from '../../metrics/frame.js';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { decodeFrames } from '../../media/decode.js';
 import { probeVideo } from '../../media/probe.js';
+import { meshWarpMap } from '../swap/mesh.js';
+import { meshTopology } from '../swap/topology.js';
+import { maskAgreement } from './auto.js';
+import { consistentMask, flowPair, flowPlane, warpingError } from '../../metrics/flicker.js';
 import { harmonicFill } from './harmonic.js';
 import { binarizeMask, maskFromFrame } from './mask.js';
 import { spatialFill } from './patchmatch.js';
@@ -205,4 +209,106 @@ export function scoreCase(c: LoadedCase, method: EvalMethod, opts: { temporalRad
     }
   }
   return { method, ...mean.mean(), msPerFrame, temporalShare, holeChange: k ? dOut / k : 0, referenceHoleChange: k ? dRef / k : 0 };
+}
+
+// ---- Scores by region: face holes and background holes, and the auto mask against the truth ----
+
+export interface RegionScore {
+  /** Luma (BT.601) PSNR over the region's pixels, dB (capped like src/metrics); null when the region is empty. */
+  ypsnr: number | null;
+  /** Luma SSIM over the windows centred on the region's pixels; null when empty. */
+  ssim: number | null;
+  /** Luma squared error summed over the region (for pooling over frames). */
+  se: number;
+  pixels: number;
+}
+
+export interface HoleRegionScores {
+  /** Hole pixels inside a face (the face region given), outside it, and all. */
+  face: RegionScore;
+  background: RegionScore;
+  all: RegionScore;
+  /** The auto mask against the true holes, when one is given. */
+  auto?: { recall: number; falsePositive: number; precision: number };
+}
+
+/** Pixels covered by the face meshes (468-point mesh triangles, eye and mouth openings included). */
+export function faceRegionMask(width: number, height: number, meshes: Float32Array[]): Mask {
+  const m = createMask(width, height);
+  const tri = meshTopology().triangles;
+  for (const mesh of meshes) {
+    const map = meshWarpMap(mesh, mesh, tri, { x: 0, y: 0, width, height });
+    for (let i = 0; i < map.inR.length; i++) if (map.inR[i]) m.data[i] = 255;
+  }
+  return m;
+}
+
+function regionScore(ya: Float32Array, yb: Float32Array, w: number, h: number, region: Mask): RegionScore {
+  let se = 0, k = 0;
+  for (let i = 0; i < region.data.length; i++) {
+    if (region.data[i] < 128) continue;
+    se += (ya[i] - yb[i]) ** 2;
+    k++;
+  }
+  if (!k) return { ypsnr: null, ssim: null, se: 0, pixels: 0 };
+  return { ypsnr: psnrFromMse(se / k), ssim: ssimMasked(ya, yb, w, h, region), se, pixels: k };
+}
+
+/**
+ * Scores of one output frame against its reference inside the true holes, split into face
+ * holes (holes ∩ `faceRegion`, e.g. faceRegionMask of the reference's face meshes) and
+ * background holes; and, given the auto mask, its recall and false-positive rate.
+ */
+export function holeRegionScores(output: RgbFrame, reference: RgbFrame, holes: Mask, faceRegion?: Mask, autoMask?: Mask): HoleRegionScores {
+  const { width: w, height: h } = output;
+  if (reference.width !== w || reference.height !== h || holes.width !== w || holes.height !== h) {
+    throw new Error(`holeRegionScores: sizes differ (${w}x${h}, ${reference.width}x${reference.height}, holes ${holes.width}x${holes.height})`);
+  }
+  const ya = lumaBt601(output), yb = lumaBt601(reference);
+  const face = createMask(w, h), bg = createMask(w, h);
+  for (let i = 0; i < w * h; i++) {
+    if (holes.data[i] < 128) continue;
+    if (faceRegion && faceRegion.data[i] >= 128) face.data[i] = 255;
+    else bg.data[i] = 255;
+  }
+  const out: HoleRegionScores = { face: regionScore(ya, yb, w, h, face), background: regionScore(ya, yb, w, h, bg), all: regionScore(ya, yb, w, h, binarizeMask(holes)) };
+  if (autoMask) out.auto = maskAgreement(autoMask, holes);
+  return out;
+}
+
+/** Means of holeRegionScores over frames: per-frame mean of Y-PSNR/SSIM, pooled Y-PSNR, auto-mask means. */
+export class HoleRegionMeans {
+  private acc = { face: [0, 0, 0, 0, 0], background: [0, 0, 0, 0, 0], all: [0, 0, 0, 0, 0] } as Record<'face' | 'background' | 'all', number[]>;
+  private auto = [0, 0, 0, 0];
+  frames = 0;
+  add(s: HoleRegionScores): void {
+    this.frames++;
+    for (const r of ['face', 'background', 'all'] as const) {
+      const v = s[r], a = this.acc[r];
+      if (v.ypsnr === null) continue;
+      a[0] += v.ypsnr; a[1] += v.ssim!; a[2]++; a[3] += v.se; a[4] += v.pixels;
+    }
+    if (s.auto) { this.auto[0] += s.auto.recall; this.auto[1] += s.auto.falsePositive; this.auto[2] += s.auto.precision; this.auto[3]++; }
+  }
+  mean() {
+    const r = (k: 'face' | 'background' | 'all') => {
+      const a = this.acc[k];
+      return a[2] ? { ypsnr: a[0] / a[2], ssim: a[1] / a[2], ypsnrPooled: psnrFromMse(a[3] / a[4]), frames: a[2], pixels: a[4] } : null;
+    };
+    const a = this.auto;
+    return { face: r('face'), background: r('background'), all: r('all'), auto: a[3] ? { recall: a[0] / a[3], falsePositive: a[1] / a[3], precision: a[2] / a[3] } : null };
+  }
+}
+
+/**
+ * Flicker inside the holes: src/metrics/flicker.ts's warping error between consecutive output
+ * frames (same flow, same validity test), counted only over the pixels of `holes` (of frame `cur`).
+ */
+export function holeFlicker(prev: RgbFrame, cur: RgbFrame, holes: Mask): { flicker: number; valid: number } {
+  const w = cur.width, h = cur.height;
+  const pl = lumaBt601(prev), cl = lumaBt601(cur);
+  const pair = flowPair(flowPlane(pl, w, h), flowPlane(cl, w, h));
+  const valid = consistentMask(pair);
+  for (let i = 0; i < valid.length; i++) if (holes.data[i] < 128) valid[i] = 0;
+  return warpingError(pl, cl, pair.back, valid);
 }

@@ -11,7 +11,7 @@
  * The mask used is written to <reportDir>/mask.mp4.
  */
 import path from 'node:path';
-import { createFrame, maskCoverage, type Mask, type RgbFrame } from '../../media/frame.js';
+import { createFrame, createMask, maskCoverage, type Mask, type RgbFrame } from '../../media/frame.js';
 import { VideoEncoder } from '../../media/encode.js';
 import type { VideoInfo } from '../../media/probe.js';
 import type { FrameItem, RestoreOptions, RunContext, Stage, StageReport } from '../../pipeline/types.js';
@@ -20,7 +20,12 @@ import { skippedStage } from '../../pipeline/stage.js';
 import { entriesFor } from '../../models/manifest.js';
 import { modelStatus } from '../../models/registry.js';
 import { RestoreError, usageError } from '../../errors.js';
+import { FaceAnalyzer } from '../../faces/analyzer.js';
+import { findIdentityFace, readImage } from '../../faces/identity.js';
+import type { Face } from '../../faces/types.js';
+import { prepareMeshSource, type MeshSource } from '../swap/mesh.js';
 import { detectPaintedMask } from './auto.js';
+import { FaceBank, faceHoleFill, type FaceFillState } from './face.js';
 import { harmonicFill } from './harmonic.js';
 import { dilateMask, openMaskSource, type MaskSource } from './mask.js';
 import { openModelInpainter, type ModelInpainter } from './models.js';
@@ -35,6 +40,8 @@ export interface InpaintStageContext {
   video: VideoInfo;
   reportDir: string;
   signal: AbortSignal;
+  /** The run's face analyzer, shared with the faces stage (one is made when absent). */
+  analyzer?: FaceAnalyzer;
 }
 
 export interface InpaintTuning {
@@ -46,6 +53,8 @@ export interface InpaintTuning {
   windowBytes?: number;
   /** Write <reportDir>/mask.mp4 (default true). */
   writeMask?: boolean;
+  /** Fill holes over faces from the person (track frames, identity photo); default true unless --faces none. */
+  facePrior?: boolean;
 }
 
 /** Resolve 'auto' and aliases to a concrete backend name and, for models, the manifest entry. */
@@ -83,6 +92,8 @@ export function autoMaskSummary(frames: number, withHoles: number, meanCoverage:
 interface Slot {
   item: FrameItem;
   mask?: Mask;
+  /** `--mask auto`: this frame's own detection (its mask is the union with the neighbours'). */
+  raw?: Mask;
   wf?: WindowFrame;
 }
 
@@ -109,6 +120,52 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
   const autoRadius = autoMask ? Math.min(tuning.autoRadius ?? 16, maxRadius) : 0;
   const cache = new FlowCache(undefined);
 
+  // Face prior: holes over a face are filled from the person (src/stages/inpaint/face.ts).
+  const usePrior = tuning.facePrior ?? opts.backends?.faces !== 'none';
+  let analyzer: FaceAnalyzer | undefined;
+  let identity: MeshSource | undefined;
+  if (usePrior) {
+    analyzer = ctx.analyzer ?? (await FaceAnalyzer.create({ device: ctx.device, log: (m) => ctx.log.debug(m) }));
+    for (const file of opts.identity ?? []) {
+      const photo = await findIdentityFace(file, await readImage(file), analyzer, opts.identityFace);
+      if (photo.face.mesh) { identity = prepareMeshSource(photo.frame, photo.face); break; }
+    }
+  }
+  const bank = new FaceBank();
+  let faceStates: { cx: number; cy: number; last: number; state: FaceFillState }[] = [];
+  const prior = { frames: 0, facePixels: 0, fromTrack: 0, fromIdentity: 0, rejected: 0 };
+  const priorFill = async (index: number, input: RgbFrame, filled: RgbFrame, mask: Mask): Promise<RgbFrame> => {
+    if (!analyzer) return filled;
+    let faces: Face[];
+    try {
+      faces = await analyzer.analyze(filled);
+    } catch (e) {
+      ctx.log.debug(`inpaint: face analysis failed on frame ${index}: ${(e as Error).message}`);
+      return filled;
+    }
+    let out = filled;
+    faceStates = faceStates.filter((f) => f.last >= index - 1);
+    for (const face of faces) {
+      if (!face.mesh) continue;
+      // the state of the face at this place in the previous frame (same person)
+      const cx = face.box.x + face.box.width / 2, cy = face.box.y + face.box.height / 2;
+      let st = faceStates.find((f) => f.last === index - 1 && Math.hypot(f.cx - cx, f.cy - cy) < 0.3 * face.box.width);
+      if (!st) faceStates.push((st = { cx, cy, last: index, state: {} }));
+      Object.assign(st, { cx, cy, last: index });
+      const r = faceHoleFill(out, mask, face.mesh, bank.near(face, index), { identity, state: st.state });
+      if (r.facePixels) prior.frames++;
+      prior.facePixels += r.facePixels;
+      if (r.rejected) prior.rejected++;
+      else {
+        prior.fromTrack += r.fromTrack;
+        prior.fromIdentity += r.fromIdentity;
+        out = r.frame;
+      }
+      bank.add(index, input, mask, face);
+    }
+    return out;
+  };
+
   let ms = 0, frames = 0, coverageSum = 0, holePx = 0, temporalPx = 0, spatialPx = 0, carriedPx = 0, framesWithHoles = 0;
   let lastOut: { index: number; frame: RgbFrame } | undefined;
   const maskFile = path.join(ctx.reportDir, 'mask.mp4');
@@ -116,6 +173,10 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
   let maskWritten = false;
 
   const fill = async (slot: Slot, window: Slot[]): Promise<RgbFrame> => {
+    const generic = await genericFill(slot, window);
+    return maskCoverage(slot.mask!) > 0 ? priorFill(slot.item.index, slot.item.frame, generic, slot.mask!) : generic;
+  };
+  const genericFill = async (slot: Slot, window: Slot[]): Promise<RgbFrame> => {
     const mask = slot.mask!;
     const frame = slot.item.frame;
     switch (choice.backend) {
@@ -153,8 +214,23 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
         const s = buf[k];
         if (s.mask) return;
         if (autoMask) {
-          const lo = Math.max(0, k - autoRadius), hi = Math.min(buf.length, k + autoRadius + 1);
-          const m = detectPaintedMask(buf.slice(lo, hi).map((x) => x.item.input), k - lo);
+          // A static overlay is in the neighbouring frames too: each frame's mask is the union of
+          // its own detection and its neighbours' (an I-frame's ringing can hide a paint's edge
+          // column in one frame, and a pixel missed once would be copied into the others).
+          const raw = (j: number): Mask | undefined => {
+            const x = buf[j];
+            if (!x) return undefined;
+            if (!x.raw) {
+              const lo = Math.max(0, j - autoRadius), hi = Math.min(buf.length, j + autoRadius + 1);
+              x.raw = detectPaintedMask(buf.slice(lo, hi).map((y) => y.item.input), j - lo);
+            }
+            return x.raw;
+          };
+          const m = createMask(width, height);
+          for (const j of [k - 1, k, k + 1]) {
+            const r = raw(j);
+            if (r) for (let i = 0; i < r.data.length; i++) if (r.data[i]) m.data[i] = 255;
+          }
           s.mask = dilate > 0 ? dilateMask(m, dilate) : m;
         }
       };
@@ -243,6 +319,17 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
         details.model = model.name;
         details.provider = model.provider;
         details.modelRuns = model.runs;
+      }
+      if (usePrior) {
+        details.facePrior = {
+          identity: identity ? 'photo' : null,
+          frames: prior.frames,
+          faceHolePixels: prior.facePixels,
+          fromTrack: prior.facePixels ? +(prior.fromTrack / prior.facePixels).toFixed(4) : 0,
+          fromIdentity: prior.facePixels ? +(prior.fromIdentity / prior.facePixels).toFixed(4) : 0,
+          rejectedFrames: prior.rejected,
+          references: bank.size,
+        };
       }
       if (autoMask) {
         details.autoRadius = autoRadius;
