@@ -16,6 +16,7 @@ import type { Mask, RgbFrame } from '../src/media/frame.js';
 import { fixturesDir } from '../src/models/paths.js';
 import { rasterizeShapes, seededRandom, type PaintShape } from '../src/pipeline/degrade.js';
 import { detectPaintedMask, maskAgreement } from '../src/stages/inpaint/auto.js';
+import { autoMaskSummary } from '../src/stages/inpaint/index.js';
 import { tempDir } from './helpers/media.js';
 
 const tmp = tempDir('mask-auto-real-');
@@ -81,6 +82,11 @@ function score(frames: RgbFrame[], truth: Mask | undefined, step = 4) {
 const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
 
 describe('auto mask on still and real footage', () => {
+  it('--mask auto says in one line what it found, or that it found nothing', () => {
+    expect(autoMaskSummary(30, 0, 0)).toBe('inpaint: --mask auto found no painted region in 30 frames; nothing was filled');
+    expect(autoMaskSummary(30, 28, 0.0512)).toBe('inpaint: --mask auto found painted regions in 28 of 30 frames (5.12% of the frame on average)');
+  });
+
   it('a head that does not move (still frame + noise, x264 crf 23): boxes of any colour found, the clean clip flags nothing', async () => {
     const S = 96;
     const { data } = await sharp(path.join(fixturesDir, 'source', 'astronaut.png')).resize(S, S).removeAlpha().raw().toBuffer({ resolveWithObject: true });
