@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { modelError } from '../errors.js';
+import { addRunCost, getPool, poolKey, transferable, type WorkerPool } from '../workers/pool.js';
 
 export type DeviceRequest = 'auto' | 'cpu' | 'cuda';
 export interface LoadedSession {
@@ -17,6 +18,7 @@ export interface LoadedSession {
 }
 
 const cache = new Map<string, Promise<LoadedSession>>();
+let anon = 0;
 let cudaUnavailable: string | undefined;
 
 export interface SessionOptions {
@@ -53,6 +55,102 @@ export function ortBackends(): string[] {
   } catch {
     return [];
   }
+}
+
+/** Metadata a worker sends back for a session it opened. */
+export interface SessionMeta {
+  provider: 'cuda' | 'cpu';
+  inputNames: string[];
+  outputNames: string[];
+  inputMetadata: unknown[];
+  outputMetadata: unknown[];
+}
+
+/** A tensor as it crosses threads. */
+export interface WireTensor {
+  type: ort.Tensor.Type;
+  data: ort.Tensor.DataType;
+  dims: readonly number[];
+}
+
+export const toWire = (t: ort.Tensor): WireTensor => ({ type: t.type, data: t.data, dims: t.dims });
+export const fromWire = (w: WireTensor): ort.Tensor => new ort.Tensor(w.type as any, w.data as any, w.dims as number[]);
+
+/**
+ * A session living in the worker pool (one per worker): `run` sends the feeds to an idle
+ * worker (input buffers copied once into fresh ones that are transferred, since callers may
+ * reuse theirs; outputs come back transferred) and rebuilds the output tensors.
+ */
+class WorkerSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  readonly inputMetadata: readonly any[];
+  readonly outputMetadata: readonly any[];
+  constructor(
+    private readonly pool: WorkerPool,
+    private readonly key: string,
+    meta: SessionMeta,
+  ) {
+    this.inputNames = meta.inputNames;
+    this.outputNames = meta.outputNames;
+    this.inputMetadata = meta.inputMetadata;
+    this.outputMetadata = meta.outputMetadata;
+  }
+
+  async run(feeds: Record<string, ort.Tensor>, fetches?: unknown): Promise<Record<string, ort.Tensor>> {
+    const wire: Record<string, WireTensor> = {};
+    const views: ArrayBufferView[] = [];
+    for (const [name, t] of Object.entries(feeds)) {
+      const d = t.data as unknown;
+      const data = ArrayBuffer.isView(d) ? (d as unknown as { slice(): ArrayBufferView }).slice() : d;
+      if (ArrayBuffer.isView(data)) views.push(data);
+      wire[name] = { type: t.type, data: data as ort.Tensor.DataType, dims: t.dims };
+    }
+    const outputs = Array.isArray(fetches) ? (fetches as string[]) : undefined;
+    const res = await this.pool.call<Record<string, WireTensor>>({ op: 'ort.run', key: this.key, feeds: wire, outputs }, transferable(...views));
+    return Object.fromEntries(Object.entries(res).map(([k, v]) => [k, fromWire(v)]));
+  }
+
+  async release(): Promise<void> {
+    await this.pool.broadcast({ op: 'ort.release', key: this.key }).catch(() => undefined);
+  }
+}
+
+/** Times `session.run` (raw model time) for the stage that called it, on the main thread. */
+function timed(session: ort.InferenceSession): ort.InferenceSession {
+  const run = session.run.bind(session);
+  return new Proxy(session, {
+    get(target, prop, receiver) {
+      if (prop === 'run') {
+        return async (...args: Parameters<typeof run>) => {
+          // onnxruntime-node runs the model synchronously in a setImmediate callback: one queued
+          // just before it starts the clock right when the model starts (not while it waits).
+          let t0 = performance.now();
+          setImmediate(() => (t0 = performance.now()));
+          try {
+            return await run(...args);
+          } finally {
+            addRunCost(performance.now() - t0);
+          }
+        };
+      }
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
+/** Open a session in this thread (the main thread with --workers 0, or inside a worker). */
+export function createLocalSession(src: string | Uint8Array, opts: SessionOptions, label: string): Promise<LoadedSession> {
+  return create(src, opts, label);
+}
+
+async function createInPool(pool: WorkerPool, key: string, src: string | Uint8Array, opts: SessionOptions, label: string): Promise<LoadedSession> {
+  // workers x threads ~ cores: a caller's own thread count is kept when it asks for fewer
+  const threads = Math.min(opts.threads ?? pool.threads, pool.threads);
+  const metas = await pool.broadcast<SessionMeta>({ op: 'ort.load', key, src, label, opts: { device: opts.device, threads } });
+  opts.log?.(`${label}: running on ${metas[0].provider.toUpperCase()} in ${pool.size} worker thread(s), ${threads} intra-op thread(s) each`);
+  return { session: new WorkerSession(pool, key, metas[0]) as unknown as ort.InferenceSession, provider: metas[0].provider, source: label };
 }
 
 async function create(src: string | Uint8Array, opts: SessionOptions, label: string): Promise<LoadedSession> {
@@ -110,9 +208,12 @@ export function loadSession(src: string | Uint8Array, opts: SessionOptions = {})
       /* missing file: create() reports it */
     }
   }
-  const key = typeof src === 'string' || opts.key ? `${label}|${opts.device ?? 'auto'}|${opts.threads ?? 0}|${tag}` : undefined;
+  const pool = getPool();
+  const key = typeof src === 'string' || opts.key ? `${label}|${opts.device ?? 'auto'}|${opts.threads ?? 0}|${tag}|${poolKey()}` : undefined;
   if (key && cache.has(key)) return cache.get(key)!;
-  const p = create(src, opts, label);
+  const p = pool
+    ? createInPool(pool, key ?? `anon-${++anon}`, src, opts, label)
+    : create(src, opts, label).then((l) => ({ ...l, session: timed(l.session) }));
   if (key) {
     cache.set(key, p);
     p.catch(() => cache.delete(key));

@@ -1,0 +1,254 @@
+/**
+ * The worker pool (`--workers N`): N `worker_threads` that own ONNX Runtime sessions and run
+ * the heavy pixel work (optical flow, the temporal smoother, PSNR/SSIM). The main thread only
+ * schedules. One pool per process, so batch videos run at once share it (and the core budget).
+ *
+ * Tasks go to an idle worker (a queue on the main thread holds the rest, so a long task never
+ * sits behind another in a busy worker); a stateful "actor" (the temporal smoother of one run)
+ * lives in one worker and its calls go there in order. Typed arrays move by transfer.
+ *
+ * Cost accounting: a task's busy time in its worker (and, for model calls, the raw
+ * `session.run` time) is added to the CostMeter of the async context that submitted it, so each
+ * stage sees the work done on its behalf wherever it ran.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import os from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { packageRoot } from '../models/paths.js';
+
+/** Work done on behalf of one stage (or one pass). */
+export class CostMeter {
+  /** Busy time of this meter's tasks inside workers (their thread's own work). */
+  workerMs = 0;
+  /** Raw `session.run` time of its model calls (in workers or on the main thread). */
+  runMs = 0;
+  runs = 0;
+  /** Submit → result time of its worker tasks, as seen from the main thread. */
+  taskWallMs = 0;
+  tasks = 0;
+}
+
+export const costScope = new AsyncLocalStorage<CostMeter>();
+
+/** Add a raw model-run time to the current meter (main-thread sessions use this). */
+export function addRunCost(ms: number): void {
+  const m = costScope.getStore();
+  if (m) {
+    m.runMs += ms;
+    m.runs++;
+  }
+}
+
+/** Cores this process may use. */
+export function coreCount(): number {
+  return Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+}
+
+/**
+ * Default worker count: the core budget of one run. RESTORE_CORES caps the budget (batch sets
+ * nothing: its videos share the process's single pool).
+ */
+export function defaultWorkers(): number {
+  const env = Number(process.env.RESTORE_CORES);
+  return Number.isInteger(env) && env > 0 ? env : coreCount();
+}
+
+/** Typed-array buffers that can be moved to another thread without a copy (the view covers it all). */
+export function transferable(...views: (ArrayBufferView | undefined)[]): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const v of views) {
+    if (!v) continue;
+    const b = v.buffer;
+    if (b instanceof ArrayBuffer && v.byteOffset === 0 && v.byteLength === b.byteLength && b.byteLength > 0) out.add(b);
+  }
+  return [...out];
+}
+
+interface Job {
+  msg: Record<string, unknown>;
+  transfer: ArrayBuffer[];
+  resolve(v: any): void;
+  reject(e: unknown): void;
+  meter?: CostMeter;
+  t0: number;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: number;
+  jobs: Map<number, Job>;
+}
+
+let nextId = 1;
+
+export class WorkerPool {
+  readonly size: number;
+  /** ONNX Runtime intra-op threads per worker (workers x threads ~ cores). */
+  readonly threads: number;
+  private readonly slots: Slot[] = [];
+  private readonly queue: Job[] = [];
+  private closed = false;
+
+  constructor(size: number, threads?: number) {
+    this.size = Math.max(1, Math.floor(size));
+    this.threads = threads ?? Math.max(1, Math.floor(coreCount() / this.size));
+    const file = path.join(packageRoot, 'dist', 'workers', 'worker.js');
+    for (let i = 0; i < this.size; i++) {
+      const worker = new Worker(file, { workerData: { index: i } });
+      worker.unref();
+      const slot: Slot = { worker, busy: 0, jobs: new Map() };
+      worker.on('message', (m: { id: number; ok: boolean; value?: unknown; error?: { message: string; stack?: string; name?: string }; ms?: number; runMs?: number; runs?: number }) => {
+        const job = slot.jobs.get(m.id);
+        if (!job) return;
+        slot.jobs.delete(m.id);
+        slot.busy--;
+        if (job.meter) {
+          job.meter.workerMs += m.ms ?? 0;
+          job.meter.runMs += m.runMs ?? 0;
+          job.meter.runs += m.runs ?? 0;
+          job.meter.taskWallMs += performance.now() - job.t0;
+          job.meter.tasks++;
+        }
+        if (m.ok) job.resolve(m.value);
+        else {
+          const e = new Error(m.error?.message ?? 'worker task failed');
+          if (m.error?.stack) e.stack = m.error.stack;
+          job.reject(e);
+        }
+        this.pump();
+      });
+      const fail = (e: unknown) => {
+        for (const job of slot.jobs.values()) job.reject(e);
+        slot.jobs.clear();
+        slot.busy = 0;
+      };
+      worker.on('error', fail);
+      worker.on('exit', (code) => fail(new Error(`worker ${i} exited (${code})`)));
+      this.slots.push(slot);
+    }
+  }
+
+  private send(slot: Slot, job: Job): void {
+    const id = nextId++;
+    slot.jobs.set(id, job);
+    slot.busy++;
+    if (slot.busy === 1) slot.worker.ref();
+    try {
+      slot.worker.postMessage({ ...job.msg, id }, job.transfer);
+    } catch (e) {
+      slot.jobs.delete(id);
+      slot.busy--;
+      job.reject(e);
+    }
+  }
+
+  private pump(): void {
+    for (const s of this.slots) if (s.busy === 0) s.worker.unref();
+    while (this.queue.length) {
+      const idle = this.slots.find((s) => s.busy === 0);
+      if (!idle) return;
+      this.send(idle, this.queue.shift()!);
+    }
+  }
+
+  private job<T>(msg: Record<string, unknown>, transfer: ArrayBuffer[]): { job: Job; promise: Promise<T> } {
+    if (this.closed) throw new Error('worker pool is closed');
+    let job!: Job;
+    const promise = new Promise<T>((resolve, reject) => {
+      job = { msg, transfer, resolve, reject, meter: costScope.getStore(), t0: performance.now() };
+    });
+    return { job, promise };
+  }
+
+  /** Run a task on the next idle worker. */
+  call<T>(msg: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<T> {
+    const { job, promise } = this.job<T>(msg, transfer);
+    this.queue.push(job);
+    this.pump();
+    return promise;
+  }
+
+  /** Run a task on worker `index` (its actors live there); queued behind that worker's own tasks. */
+  callOn<T>(index: number, msg: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<T> {
+    const { job, promise } = this.job<T>(msg, transfer);
+    this.send(this.slots[index % this.size], job);
+    return promise;
+  }
+
+  /** The same task on every worker (load a session everywhere); copies, never transfers. */
+  broadcast<T>(msg: Record<string, unknown>): Promise<T[]> {
+    return Promise.all(this.slots.map((_, i) => this.callOn<T>(i, msg)));
+  }
+
+  /** Where the next actor goes: round robin, so two runs' actors do not share one worker. */
+  placeActor(): number {
+    return this.placed++ % this.size;
+  }
+  private placed = 0;
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}
+
+let pool: WorkerPool | undefined;
+let wanted = 0;
+
+/**
+ * Set the worker count for this process (0 = everything on the main thread, today's path).
+ * A pool of another size is replaced; sessions opened on the old one are opened again.
+ */
+export function configureWorkers(n: number | undefined): number {
+  const size = n === undefined ? defaultWorkers() : Math.max(0, Math.floor(n));
+  wanted = size;
+  if (pool && pool.size !== size) {
+    const old = pool;
+    pool = undefined;
+    void old.close();
+  }
+  return size;
+}
+
+/** The process's pool, or undefined with --workers 0 (or before configureWorkers). */
+export function getPool(): WorkerPool | undefined {
+  if (!wanted) return undefined;
+  pool ??= new WorkerPool(wanted);
+  return pool;
+}
+
+/** A per-pool generation key (cache keys of things living in the workers). */
+export function poolKey(): string {
+  return pool ? `w${pool.size}` : 'main';
+}
+
+export async function closeWorkers(): Promise<void> {
+  const p = pool;
+  pool = undefined;
+  await p?.close();
+}
+
+/** An actor: an object constructed in one worker, its methods called there in order. */
+export class RemoteActor {
+  private constructor(
+    private readonly p: WorkerPool,
+    private readonly worker: number,
+    private readonly id: number,
+  ) {}
+
+  static async create(p: WorkerPool, kind: string, args: unknown): Promise<RemoteActor> {
+    const worker = p.placeActor();
+    const id = nextId++;
+    await p.callOn(worker, { op: 'actor.new', actor: id, kind, args });
+    return new RemoteActor(p, worker, id);
+  }
+
+  call<T>(method: string, args: unknown, transfer: ArrayBuffer[] = []): Promise<T> {
+    return this.p.callOn<T>(this.worker, { op: 'actor.call', actor: this.id, method, args }, transfer);
+  }
+
+  free(): Promise<void> {
+    return this.p.callOn(this.worker, { op: 'actor.free', actor: this.id });
+  }
+}

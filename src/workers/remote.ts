@@ -1,0 +1,37 @@
+/**
+ * Main-thread handles on work that runs in the pool: the temporal smoother of one run (an
+ * actor, since each frame needs the previous output) and the per-frame scoring task.
+ */
+import type { Face } from '../faces/types.js';
+import type { Mask, RgbFrame } from '../media/frame.js';
+import type { FrameMetrics } from '../metrics/types.js';
+import type { TemporalFrameResult, TemporalOptions } from '../stages/temporal.js';
+import { getPool, RemoteActor, transferable } from './pool.js';
+import type { MetricsTaskArgs } from './tasks.js';
+
+export interface SmootherLike {
+  reset(): void | Promise<void>;
+  process(frame: RgbFrame, faces?: Face[], mask?: Mask): TemporalFrameResult | Promise<TemporalFrameResult>;
+}
+
+/**
+ * The temporal smoother in a worker, or undefined with --workers 0. `frame`'s buffer moves to
+ * the worker (the caller replaces it with the result), unless it is shared with `keep`.
+ */
+export async function remoteSmoother(options: TemporalOptions | undefined): Promise<(SmootherLike & { close(): Promise<void> }) | undefined> {
+  const pool = getPool();
+  if (!pool) return undefined;
+  const actor = await RemoteActor.create(pool, 'temporal', { options });
+  return {
+    reset: () => actor.call('reset', {}),
+    process: (frame, faces, mask) => actor.call<TemporalFrameResult>('process', { frame, faces, mask }, transferable(frame.data)),
+    close: () => actor.free(),
+  };
+}
+
+/** Score one frame (and its "before") against the reference over w x h, in a worker when there is a pool. */
+export async function scoreFrameRemote(a: MetricsTaskArgs): Promise<{ after: FrameMetrics; before?: FrameMetrics } | undefined> {
+  const pool = getPool();
+  if (!pool) return undefined;
+  return pool.call({ op: 'task', name: 'metrics.frame', args: a }, transferable(a.out.data, a.ref.data, a.before?.data));
+}
