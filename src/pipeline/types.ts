@@ -43,8 +43,24 @@ export interface StageReport {
   reason?: string;
   frames: number;
   ms: number;
+  /** CPU time of the stage's own work per frame (main thread + its tasks in workers). */
   msPerFrame: number;
   details?: Record<string, unknown>;
+  /** Where the time went (set by runStages): main/worker CPU, raw model time, critical-path wall. */
+  timing?: StageTiming;
+}
+
+export interface StageTiming {
+  mainMs: number;
+  workerMs: number;
+  workerTasks: number;
+  modelRunMs?: number;
+  modelRuns?: number;
+  /** Stage CPU time / raw session.run time (1 = all of it is model time). */
+  ratioToModelRun?: number;
+  /** Wall time the stage held the pipeline (its consumer waited on it, not on its upstream). */
+  criticalMs: number;
+  criticalMsPerFrame: number;
 }
 
 export interface RunContext {
@@ -92,6 +108,8 @@ export interface RestoreOptions {
   /** Backend per stage: a name, 'auto' (best available) or 'none'. */
   backends: Partial<Record<string, string>>;
   concurrency: number;
+  /** Worker threads for models and pixel work (0 = all on the main thread); default: the core count. */
+  workers?: number;
   maxFrames?: number;
   /** Number of before/after thumbnails in the report. */
   thumbnails: number;
