@@ -53,6 +53,7 @@ function addRunOptions(cmd: Command): Command {
     .option('--preset <name>', `x264 preset: ${X264_PRESETS.join(' | ')}`, 'medium')
     .addOption(new Option('--device <device>', 'where models run').choices(['auto', 'cpu', 'cuda']).default('auto'))
     .option('--concurrency <n>', 'frames processed at once inside a stage', parseNumber('--concurrency', 1, 16, true), 2)
+    .option('--workers <n>', 'worker threads for models and pixel work; 0 = all on the main thread (default: the core count)', parseNumber('--workers', 0, 64, true))
     .option('--max-frames <n>', 'only the first N frames (quick checks)', parseNumber('--max-frames', 1, 1e9, true))
     .option('--thumbnails <n>', 'before/after frames shown in the report', parseNumber('--thumbnails', 0, 12, true), 3)
     .option('--json', 'print the result (or the error) as JSON on stdout; no progress bar')
@@ -81,6 +82,7 @@ export function optionsFrom(input: string, o: Record<string, any>): RestoreOptio
     device: o.device,
     backends: { faces: o.faces, inpaint: o.inpaint, upscale: o.upscale, 'restore-face': o.restoreFace, swap: o.swap, temporal: o.temporal },
     concurrency: o.concurrency,
+    workers: o.workers,
     maxFrames: o.maxFrames,
     thumbnails: o.thumbnails,
     json: !!o.json,

@@ -11,7 +11,10 @@ import { cloneFrame, type RgbFrame } from '../media/frame.js';
 import { probeVideo, rationalValue, type VideoInfo } from '../media/probe.js';
 import { colourDifferences, describeColour } from '../media/colour.js';
 import { ffmpegScores, roundScores } from '../metrics/ffmpeg.js';
-import { cropFrame, frameMetrics, summarize } from '../metrics/frame.js';
+import { summarize } from '../metrics/frame.js';
+import { scoreFrame } from '../metrics/compare.js';
+import { configureWorkers } from '../workers/pool.js';
+import { runStages } from './stage.js';
 import type { FrameMetrics } from '../metrics/types.js';
 import { packageRoot } from '../models/paths.js';
 import { setNativeLogging } from '../models/session.js';
@@ -230,6 +233,7 @@ export function scoredFramesLine(scored: number, output: number, referenceFrames
 
 export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Promise<RunResult> {
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const log = hooks.log ?? createLogger({ quiet: opts.quiet || opts.json });
   const notes: string[] = [];
 
@@ -264,6 +268,7 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
     notes.push(plannedSize.note);
   }
 
+  const workers = configureWorkers(opts.workers);
   const controller = mergeSignals(hooks.signal);
   const signal = controller.signal;
   const ctx: StageBuildContext = { signal, device: opts.device, log, video, options: opts, reportDir: opts.reportDir, targetSize };
@@ -286,8 +291,8 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
     }
   }
 
-  let stream: AsyncIterable<FrameItem> = source();
-  for (const s of stages) stream = s.run(stream, ctx);
+  const chain = runStages(stages, source(), ctx);
+  const stream = chain.stream;
 
   let enc: VideoEncoder | undefined;
   let stageReports: StageReport[] = [];
@@ -335,7 +340,7 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
     }
     if (signal.aborted) throw new RestoreError('interrupted', 'interrupted: no output written');
     if (!enc) throw inputError(`${opts.input}: no frame could be decoded`);
-    stageReports = stages.map((s) => s.report());
+    stageReports = chain.reports();
     const faces = stageReports.find((r) => r.name === 'faces');
     if (opts.identity?.length && faces?.ran && faces.details && faces.details.framesWithFaces === 0) {
       throw inputError(`${opts.input}: no face found in any frame`, 'nothing to restore or swap back');
@@ -353,6 +358,7 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
   const encoder = enc as VideoEncoder; // set: the loop above throws when no frame was encoded
   try {
     const wallPipeline = performance.now() - t0;
+    const cpuPipeline = process.cpuUsage(cpu0);
     let faceSheet: RunReport['faceSheet'];
     if (sheetTiles.size >= 2) {
       const file = 'thumbs/faces.jpg';
@@ -386,6 +392,13 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
       const refIt = decodeFrames(reference, { signal, maxFrames: done, checkCount: false });
       const inIt = decodeFrames(video, { signal, maxFrames: done, size: { width: reference.width, height: reference.height }, scaleFlags: 'bicubic' });
       const perFrame: { index: number; after: FrameMetrics; before?: FrameMetrics }[] = [];
+      // frames are scored in workers, a few at once, while the decoders run on
+      const inFlight: Promise<{ index: number; after: FrameMetrics; before?: FrameMetrics }>[] = [];
+      const settle = async () => {
+        perFrame.push(await inFlight.shift()!);
+        hooks.onProgress?.({ done: perFrame.length, total: done, fps: 0, phase: 'metrics' });
+      };
+      let submitted = 0;
       for (;;) {
         const [o, r, i] = await Promise.all([outIt.next(), refIt.next(), inIt.next()]);
         if (o.done || r.done) {
@@ -394,17 +407,18 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
           if (!i.done) await inIt.return(undefined);
           break;
         }
-        const ref = cropFrame(r.value, w, h);
-        const after = frameMetrics(cropFrame(o.value, w, h), ref, perFrame.length);
-        const before = i.done ? undefined : frameMetrics(cropFrame(i.value, w, h), ref, perFrame.length);
-        const t = thumbs.get(perFrame.length);
+        const index = submitted++;
+        const t = thumbs.get(index);
         if (t) {
-          t.reference = `thumbs/${perFrame.length}-reference.jpg`;
+          t.reference = `thumbs/${index}-reference.jpg`;
           await writeThumb(r.value, await written.file(opts.reportDir, t.reference), thumbWidth);
         }
-        perFrame.push({ index: perFrame.length, after, before });
-        hooks.onProgress?.({ done: perFrame.length, total: done, fps: 0, phase: 'metrics' });
+        const job = scoreFrame({ out: o.value, ref: r.value, before: i.done ? undefined : i.value, width: w, height: h, index }).then((m) => ({ index, ...m }));
+        job.catch(() => undefined);
+        inFlight.push(job);
+        while (inFlight.length > Math.max(0, workers)) await settle();
       }
+      while (inFlight.length) await settle();
       const scored = scoredFramesLine(perFrame.length, done, reference.frameCount);
       if (scored) {
         log.info(scored);
@@ -421,7 +435,14 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
     }
 
     if (stageReports.filter((s) => s.ran).length > 1) {
-      notes.push('stage ms/frame is wall time around each stage\'s work on a frame; stages run overlapped (a model call in flight waits while another stage computes), so they can add up to more than the run\'s time per frame');
+      const cpu = stageReports.reduce((a, s) => a + (s.ran ? s.ms : 0), 0);
+      const critical = stageReports.reduce((a, s) => a + (s.timing?.criticalMs ?? 0), 0);
+      notes.push(
+        `stage ms/frame is the CPU time of each stage's own work (main thread + its tasks in workers); timing.criticalMs is the wall time it held the pipeline. ` +
+          (workers > 0 && cpu > wallPipeline
+            ? `With ${workers} worker(s) the stages ran at once on different frames: their CPU times add up to ${Math.round(cpu)} ms, more than the ${Math.round(wallPipeline)} ms the run took; the critical-path times add up to ${Math.round(critical)} ms`
+            : `The stages ran one at a time${workers > 0 ? '' : ' (--workers 0)'}: their times add up to at most the run's time`),
+      );
     }
     const wallMs = performance.now() - t0;
     const report: RunReport = {
@@ -454,6 +475,9 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
         wallMs: Math.round(wallMs),
         fps: +(done / (wallPipeline / 1000)).toFixed(2),
         peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+        workers,
+        // process CPU time (all threads) over wall time, up to the encoded output (before metrics)
+        cpuPercent: Math.round(((cpuPipeline.user + cpuPipeline.system) / 1000 / wallPipeline) * 100),
       },
       ...(metrics ? { metrics } : {}),
       ...(metricsSkipped ? { metricsSkipped } : {}),

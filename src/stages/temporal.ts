@@ -45,6 +45,7 @@ import { resizePlane } from '../flow/flow.js';
 import type { Logger } from '../pipeline/log.js';
 import { skippedStage, StageStats } from '../pipeline/stage.js';
 import type { FrameItem, RestoreOptions, Stage, StageReport } from '../pipeline/types.js';
+import { remoteSmoother } from '../workers/remote.js';
 
 export const TEMPORAL_BACKENDS = ['auto', 'flow', 'none'] as const;
 
@@ -420,6 +421,8 @@ export async function createTemporalStage(opts: RestoreOptions, ctx: TemporalSta
   if (!(TEMPORAL_BACKENDS as readonly string[]).includes(want)) throw usageError(`unknown temporal backend '${want}'`, `use one of ${TEMPORAL_BACKENDS.join(', ')}`);
   if (want === 'none') return skippedStage('temporal', 'temporal backend none requested');
   const smoother = new TemporalSmoother(ctx.temporal);
+  // with --workers, the same smoother runs in a worker (frames move there and back)
+  const remote = await remoteSmoother(ctx.temporal);
   const stats = new StageStats();
   const before: number[] = [], after: number[] = [], smoothedShares: number[] = [], regionShares: number[] = [], validShares: number[] = [];
   let framesWithRegion = 0, cuts = 0;
@@ -428,10 +431,11 @@ export async function createTemporalStage(opts: RestoreOptions, ctx: TemporalSta
     name: 'temporal',
     backend: 'flow',
     async *run(input: AsyncIterable<FrameItem>, runCtx) {
-      smoother.reset();
+      await (remote ?? smoother).reset();
       for await (const item of input) {
         if (runCtx?.signal?.aborted) return;
-        const r = await stats.time(() => smoother.process(item.frame, item.faces, item.mask, item.base));
+        const frame = remote && item.frame.data.buffer === item.input.data.buffer ? { ...item.frame, data: item.frame.data.slice() } : item.frame;
+        const r = await stats.time(() => (remote ?? smoother).process(frame, item.faces, item.mask, item.base));
         stats.frames++;
         item.frame = r.frame;
         if (r.region > 0) framesWithRegion++;
@@ -455,6 +459,7 @@ export async function createTemporalStage(opts: RestoreOptions, ctx: TemporalSta
         yield item;
       }
     },
+    close: async () => void (await remote?.close()),
     report(): StageReport {
       const o = smoother.o;
       const note =

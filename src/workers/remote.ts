@@ -11,7 +11,7 @@ import type { MetricsTaskArgs } from './tasks.js';
 
 export interface SmootherLike {
   reset(): void | Promise<void>;
-  process(frame: RgbFrame, faces?: Face[], mask?: Mask): TemporalFrameResult | Promise<TemporalFrameResult>;
+  process(frame: RgbFrame, faces?: Face[], mask?: Mask, base?: RgbFrame): TemporalFrameResult | Promise<TemporalFrameResult>;
 }
 
 /**
@@ -24,7 +24,8 @@ export async function remoteSmoother(options: TemporalOptions | undefined): Prom
   const actor = await RemoteActor.create(pool, 'temporal', { options });
   return {
     reset: () => actor.call('reset', {}),
-    process: (frame, faces, mask) => actor.call<TemporalFrameResult>('process', { frame, faces, mask }, transferable(frame.data)),
+    // `base` (the frame before the face stages) is copied, not moved: the caller may share it
+    process: (frame, faces, mask, base) => actor.call<TemporalFrameResult>('process', { frame, faces, mask, base }, transferable(frame.data)),
     close: () => actor.free(),
   };
 }

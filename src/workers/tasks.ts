@@ -42,13 +42,13 @@ export const actorKinds: Record<string, (args: any) => Actor> = {
   temporal(args: { options?: TemporalOptions }): Actor {
     const s = new TemporalSmoother(args.options);
     return {
-      call(method, a: { frame: RgbFrame; faces?: Face[]; mask?: Mask }) {
+      call(method, a: { frame: RgbFrame; faces?: Face[]; mask?: Mask; base?: RgbFrame }) {
         if (method === 'reset') {
           s.reset();
           return { value: null };
         }
         if (method !== 'process') throw new Error(`temporal actor: no method ${method}`);
-        const r = s.process(a.frame, a.faces, a.mask);
+        const r = s.process(a.frame, a.faces, a.mask, a.base);
         // the smoother keeps its output as the next frame's reference: send back a copy
         const frame = { width: r.frame.width, height: r.frame.height, data: new Uint8Array(r.frame.data) };
         return { value: { ...r, frame }, transfer: transferable(frame.data) };
