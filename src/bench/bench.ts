@@ -4,7 +4,11 @@
  *    (inpaint + faces + swap at 720p), end-to-end fps and their ratio, time per stage;
  *  - the x4 path to 720p (320x180 → 1280x720, tiled RDN), time per stage;
  *  - peak RSS for a short and a 4x longer clip (their ratio shows memory is bounded);
- *  - micro timings: face detection, mesh per face, optical flow at 360p, swap per face.
+ *  - micro timings: face detection, mesh per face, optical flow at 360p, swap per face;
+ *  - workers: the default pipeline (x4, mask, faces, temporal) at 480p and 720p output with
+ *    --workers 0 and the default, alternated in this one run: fps, CPU use (process CPU time /
+ *    wall), each model stage's time over its raw session.run time, and peak RSS for a clip and
+ *    one 4x longer. BENCH_ONLY=workers runs just this part.
  * Writes reports/bench.json.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -31,9 +35,11 @@ function ff(args: string[]): void {
   execFileSync(resolveFfmpeg().ffmpeg, ['-hide_banner', '-loglevel', 'error', '-y', ...args]);
 }
 
-/** Run the CLI with --json; returns the run report (timing, stages). */
+/** Run the CLI with --json; returns the run report (timing, stages). BENCH_TASKSET=0,1 pins it to those cores. */
 function restore(args: string[]): RunReport {
-  const r = spawnSync(process.execPath, [CLI, ...args, '--json'], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const pin = process.env.BENCH_TASKSET;
+  const [cmd, argv] = pin ? ['taskset', ['-c', pin, process.execPath, CLI, ...args, '--json']] : [process.execPath, [CLI, ...args, '--json']];
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`restore ${args.join(' ')} failed (${r.status}): ${r.stderr.trim().split('\n').pop()}`);
   return JSON.parse(r.stdout).report as RunReport;
 }
@@ -44,11 +50,84 @@ function stageTable(rep: RunReport): Record<string, number | string> {
   return t;
 }
 
+/** The default pipeline (x4 from 120x120 or 180x180, mask, faces, temporal) with --workers 0 and the default. */
+async function workersBench(tmp: string, log: (m: string) => void): Promise<Record<string, unknown>> {
+  const src = fixture('videos', 'astronaut-pan.mp4');
+  const clip = (side: number, frames: number) => {
+    const f = path.join(tmp, `w${side}-${frames}.mp4`);
+    ff(['-stream_loop', '-1', '-i', src, '-vf', `scale=${side}:${side}:flags=area`, '-frames:v', String(frames), '-c:v', 'libx264', '-crf', '14', '-pix_fmt', 'yuv420p', '-an', f]);
+    return f;
+  };
+  const maskFor = async (side: number) => {
+    const { mask } = rasterizeShapes(side, side, makeShapes(side, side, 1, 3));
+    const f = path.join(tmp, `mask${side}.png`);
+    await sharp(Buffer.from(mask.data), { raw: { width: side, height: side, channels: 1 } }).png().toFile(f);
+    return f;
+  };
+  const frames480 = Number(process.env.BENCH_FRAMES_480 ?? 90);
+  const frames720 = Number(process.env.BENCH_FRAMES_720 ?? 24);
+  const load = () => os.loadavg().map((x) => round(x, 2));
+  const one = (input: string, mask: string, workers: number | undefined, tag: string) => {
+    const before = load();
+    const rep = restore([input, '--scale', '4', '--mask', mask, '--thumbnails', '0', '--report-dir', path.join(tmp, tag), ...(workers === undefined ? [] : ['--workers', String(workers)])]);
+    const models: Record<string, unknown> = {};
+    for (const st of rep.stages) {
+      if (st.timing?.modelRuns) models[st.name] = { stageMsPerFrame: st.msPerFrame, modelRunMsPerFrame: round(st.timing.modelRunMs! / st.frames), ratio: st.timing.ratioToModelRun, workerBusyOverRun: round(st.timing.workerMs / Math.max(1e-3, st.timing.modelRunMs!), 3) };
+    }
+    return {
+      workers: rep.timing.workers,
+      fps: rep.timing.fps,
+      cpuPercent: rep.timing.cpuPercent,
+      peakRssMb: rep.timing.peakRssMb,
+      loadAvgBefore: before,
+      stagesCpuMsPerFrame: Object.fromEntries(rep.stages.filter((x) => x.ran).map((x) => [x.name, x.msPerFrame])),
+      stagesCriticalMsPerFrame: Object.fromEntries(rep.stages.filter((x) => x.ran).map((x) => [x.name, x.timing?.criticalMsPerFrame ?? null])),
+      modelStages: models,
+    };
+  };
+  const res: Record<string, unknown> = { cores: os.availableParallelism?.() ?? os.cpus().length, taskset: process.env.BENCH_TASKSET ?? null };
+  for (const [side, frames] of [[120, frames480], [180, frames720]] as const) {
+    const out = `${side * 4}p`;
+    log(`bench: workers, default pipeline at ${side * 4}x${side * 4} (x4 from ${side}, ${frames} frames): --workers 0, default, alternated ...`);
+    const input = clip(side, frames);
+    const mask = await maskFor(side);
+    // alternate so both see the same machine load; twice at 480p
+    const runs = side === 120 ? [0, undefined, 0, undefined] : [0, undefined];
+    const got = runs.map((w, i) => one(input, mask, w, `w${side}-${i}`));
+    const serial = got.filter((g) => g.workers === 0);
+    const pooled = got.filter((g) => g.workers !== 0);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    res[out] = {
+      clip: `${side}x${side} x4 -> ${side * 4}x${side * 4}, ${frames} frames, mask + faces + temporal`,
+      fpsWorkers0: round(mean(serial.map((g) => g.fps)), 3),
+      fpsDefault: round(mean(pooled.map((g) => g.fps)), 3),
+      ratio: round(mean(pooled.map((g) => g.fps)) / mean(serial.map((g) => g.fps)), 3),
+      ratioPerPair: serial.map((g, i) => round(pooled[i].fps / g.fps, 3)),
+      cpuPercentWorkers0: serial.map((g) => g.cpuPercent),
+      cpuPercentDefault: pooled.map((g) => g.cpuPercent),
+      runs: got,
+    };
+  }
+  log('bench: workers, peak RSS for a 480p clip and one 4x longer (default workers) ...');
+  const short = clip(120, 24);
+  const long = clip(120, 96);
+  const mask = await maskFor(120);
+  const a = one(short, mask, undefined, 'rss-s');
+  const b = one(long, mask, undefined, 'rss-l');
+  res.memory = { shortFrames: 24, longFrames: 96, peakRssShortMb: a.peakRssMb, peakRssLongMb: b.peakRssMb, ratioLongToShort: round(b.peakRssMb / a.peakRssMb, 3) };
+  res.loadAvgAfter = load();
+  return res;
+}
+
 async function main() {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'restore-bench-'));
   const log = (m: string) => process.stderr.write(`${m}\n`);
   const out: Record<string, unknown> = { machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGb: round(os.totalmem() / 2 ** 30, 1), node: process.version, ffmpeg: resolveFfmpeg().version }, createdAt: new Date().toISOString() };
   try {
+    if (process.env.BENCH_ONLY === 'workers') {
+      out.workers = await workersBench(tmp, log);
+      return;
+    }
     // ---- 720p clips from the fixture (square 384 → 720x720, centred in 1280x720)
     const src = fixture('videos', 'astronaut-pan.mp4');
     const vf = 'scale=720:720:flags=lanczos,pad=1280:720:280:0:color=0x303030';
@@ -143,11 +222,16 @@ async function main() {
       swapMeshMsPerFace: round(swap.msPerFace),
       swapMeshFaceWidth: swap.faceWidth,
     };
+    out.workers = await workersBench(tmp, log);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
+    writeOut(out);
   }
+}
+
+function writeOut(out: Record<string, unknown>): void {
   mkdirSync(path.join(packageRoot, 'reports'), { recursive: true });
-  const file = path.join(packageRoot, 'reports', 'bench.json');
+  const file = path.join(packageRoot, 'reports', process.env.BENCH_ONLY ? `bench-${process.env.BENCH_ONLY}.json` : 'bench.json');
   writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   process.stderr.write(`bench: wrote ${file}\n`);

@@ -3,7 +3,7 @@
  * the stage chain (runStages) that gives each stage its own pump and honest timings.
  */
 import PQueue from 'p-queue';
-import { CostMeter, costScope, getPool } from '../workers/pool.js';
+import { CostMeter, costScope, getPool, mainCallbacks, threadCpuMs, trackMainThread } from '../workers/pool.js';
 import type { FrameItem, RunContext, Stage, StageReport } from './types.js';
 
 /**
@@ -207,6 +207,9 @@ export function runStages(
   opts: { ahead?: number } = {},
 ): { stream: AsyncIterable<FrameItem>; reports(): StageReport[]; decodeCriticalMs(): number } {
   const ahead = opts.ahead ?? (getPool() ? 2 : 0);
+  trackMainThread();
+  const cpu0 = threadCpuMs();
+  const wall0 = mainCallbacks.wallMs;
   const timings = stages.map((): StageMeasure => ({ meter: new CostMeter(), criticalMs: 0 }));
   const channels: Channel<FrameItem>[] = [];
   let holder = -2; // -2 nobody (the consumer is not waiting), -1 decode, k stage k
@@ -235,18 +238,24 @@ export function runStages(
   return {
     stream,
     decodeCriticalMs: () => decodeCritical,
-    reports: () => stages.map((s, k) => withCosts(s.report(), timings[k])),
+    reports: () => {
+      // main-thread callbacks are timed by the wall clock: scale them by the share of that
+      // time the thread really ran (other processes can hold the cores)
+      const wall = mainCallbacks.wallMs - wall0;
+      const share = wall > 0 ? Math.min(1, (threadCpuMs() - cpu0) / wall) : 1;
+      return stages.map((s, k) => withCosts(s.report(), timings[k], share));
+    },
   };
 }
 /**
- * A stage report with honest times: `cpuMs` = the stage's main-thread time (its own timer,
- * less the time it only waited for worker tasks) + its tasks' busy time in workers;
+ * A stage report with honest times: `cpuMs` = the stage's main-thread time (the callbacks run
+ * in its context) + its tasks' busy time in workers;
  * `ms`/`msPerFrame` become that CPU time; `criticalMs` is its wall time on the critical path.
  */
-export function withCosts(r: StageReport, t: StageMeasure): StageReport {
+export function withCosts(r: StageReport, t: StageMeasure, mainShare = 1): StageReport {
   if (!r.ran) return r;
   const m = t.meter;
-  const mainMs = m.tasks ? Math.max(0, r.ms - m.taskWallMs) : r.ms;
+  const mainMs = m.mainMs * mainShare;
   const cpuMs = mainMs + m.workerMs;
   const per = (x: number) => (r.frames ? +(x / r.frames).toFixed(2) : 0);
   return {
@@ -256,6 +265,8 @@ export function withCosts(r: StageReport, t: StageMeasure): StageReport {
     timing: {
       mainMs: Math.round(mainMs),
       workerMs: Math.round(m.workerMs),
+      workerWallMs: Math.round(m.workerWallMs),
+      mainShare: +mainShare.toFixed(3),
       workerTasks: m.tasks,
       ...(m.runs ? { modelRunMs: Math.round(m.runMs), modelRuns: m.runs, ratioToModelRun: +(cpuMs / Math.max(1e-3, m.runMs)).toFixed(3) } : {}),
       criticalMs: Math.round(t.criticalMs),

@@ -52,7 +52,11 @@ export interface StageReport {
 
 export interface StageTiming {
   mainMs: number;
+  /** CPU time of its tasks in workers, and the wall time they ran there. */
   workerMs: number;
+  workerWallMs: number;
+  /** Share of the main thread's callback wall time it was on a core (main-thread times are scaled by it). */
+  mainShare: number;
   workerTasks: number;
   modelRunMs?: number;
   modelRuns?: number;

@@ -11,7 +11,8 @@
  * `session.run` time) is added to the CostMeter of the async context that submitted it, so each
  * stage sees the work done on its behalf wherever it ran.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { AsyncLocalStorage, createHook } from 'node:async_hooks';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -19,9 +20,13 @@ import { packageRoot } from '../models/paths.js';
 
 /** Work done on behalf of one stage (or one pass). */
 export class CostMeter {
-  /** Busy time of this meter's tasks inside workers (their thread's own work). */
+  /** Main-thread time of callbacks running in this meter's async context (see trackMainThread). */
+  mainMs = 0;
+  /** CPU time of this meter's tasks inside workers (their thread's own work). */
   workerMs = 0;
-  /** Raw `session.run` time of its model calls (in workers or on the main thread). */
+  /** Wall time those tasks ran in their worker (more than workerMs when other processes hold the cores). */
+  workerWallMs = 0;
+  /** Raw `session.run` time of its model calls (CPU time in workers; wall time on the main thread). */
   runMs = 0;
   runs = 0;
   /** Submit → result time of its worker tasks, as seen from the main thread. */
@@ -30,6 +35,56 @@ export class CostMeter {
 }
 
 export const costScope = new AsyncLocalStorage<CostMeter>();
+
+let schedstat: boolean | undefined;
+/**
+ * CPU time of the calling thread so far, ms (Linux /proc/thread-self/schedstat: time on a
+ * core, so a thread preempted by other processes is not charged for the wait). Elsewhere:
+ * wall time, which is the same on an idle machine.
+ */
+export function threadCpuMs(): number {
+  if (schedstat !== false) {
+    try {
+      const ns = Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[0]);
+      schedstat = true;
+      return ns / 1e6;
+    } catch {
+      schedstat = false;
+    }
+  }
+  return performance.now();
+}
+
+/** Wall time of all main-thread callbacks seen by trackMainThread (in a meter or not). */
+export const mainCallbacks = { wallMs: 0 };
+
+let tracking = false;
+/**
+ * Measure main-thread time per CostMeter: every callback (promise continuation, immediate,
+ * stream event) that runs in a meter's async context adds its duration to that meter. Stage
+ * code between two awaits is one callback, so a stage's main-thread CPU is counted where it
+ * runs, whatever else interleaves with it.
+ */
+export function trackMainThread(): void {
+  if (tracking) return;
+  tracking = true;
+  const open: { m: CostMeter | undefined; t: number }[] = [];
+  createHook({
+    before() {
+      open.push({ m: costScope.getStore(), t: performance.now() });
+    },
+    after() {
+      const o = open.pop();
+      if (!o) return;
+      const d = performance.now() - o.t;
+      mainCallbacks.wallMs += d;
+      if (o.m) o.m.mainMs += d;
+      // a nested callback's time belongs to it, not to the one around it
+      const outer = open[open.length - 1];
+      if (outer) outer.t += d;
+    },
+  }).enable();
+}
 
 /** Add a raw model-run time to the current meter (main-thread sessions use this). */
 export function addRunCost(ms: number): void {
@@ -77,6 +132,8 @@ interface Job {
 interface Slot {
   worker: Worker;
   busy: number;
+  /** Actors living here: shared tasks go elsewhere when another worker is idle, so an actor's next call waits less. */
+  actors: number;
   jobs: Map<number, Job>;
 }
 
@@ -97,14 +154,15 @@ export class WorkerPool {
     for (let i = 0; i < this.size; i++) {
       const worker = new Worker(file, { workerData: { index: i } });
       worker.unref();
-      const slot: Slot = { worker, busy: 0, jobs: new Map() };
-      worker.on('message', (m: { id: number; ok: boolean; value?: unknown; error?: { message: string; stack?: string; name?: string }; ms?: number; runMs?: number; runs?: number }) => {
+      const slot: Slot = { worker, busy: 0, actors: 0, jobs: new Map() };
+      worker.on('message', (m: { id: number; ok: boolean; value?: unknown; error?: { message: string; stack?: string; name?: string }; ms?: number; cpuMs?: number; runMs?: number; runs?: number }) => {
         const job = slot.jobs.get(m.id);
         if (!job) return;
         slot.jobs.delete(m.id);
         slot.busy--;
         if (job.meter) {
-          job.meter.workerMs += m.ms ?? 0;
+          job.meter.workerMs += m.cpuMs ?? m.ms ?? 0;
+          job.meter.workerWallMs += m.ms ?? 0;
           job.meter.runMs += m.runMs ?? 0;
           job.meter.runs += m.runs ?? 0;
           job.meter.taskWallMs += performance.now() - job.t0;
@@ -146,7 +204,8 @@ export class WorkerPool {
   private pump(): void {
     for (const s of this.slots) if (s.busy === 0) s.worker.unref();
     while (this.queue.length) {
-      const idle = this.slots.find((s) => s.busy === 0);
+      let idle: Slot | undefined;
+      for (const s of this.slots) if (s.busy === 0 && (!idle || s.actors < idle.actors)) idle = s;
       if (!idle) return;
       this.send(idle, this.queue.shift()!);
     }
@@ -183,7 +242,13 @@ export class WorkerPool {
 
   /** Where the next actor goes: round robin, so two runs' actors do not share one worker. */
   placeActor(): number {
-    return this.placed++ % this.size;
+    const i = this.placed++ % this.size;
+    this.slots[i].actors++;
+    return i;
+  }
+
+  actorFreed(index: number): void {
+    this.slots[index].actors = Math.max(0, this.slots[index].actors - 1);
   }
   private placed = 0;
 
@@ -249,6 +314,7 @@ export class RemoteActor {
   }
 
   free(): Promise<void> {
+    this.p.actorFreed(this.worker);
     return this.p.callOn(this.worker, { op: 'actor.free', actor: this.id });
   }
 }

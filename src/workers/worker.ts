@@ -6,7 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { createLocalSession, fromWire, toWire, type SessionOptions, type WireTensor } from '../models/session.js';
 import type * as ortTypes from 'onnxruntime-node';
-import { transferable } from './pool.js';
+import { threadCpuMs, transferable } from './pool.js';
 import { actorKinds, tasks, type Actor } from './tasks.js';
 
 const sessions = new Map<string, Promise<ortTypes.InferenceSession>>();
@@ -43,9 +43,10 @@ async function handle(m: Msg): Promise<{ value: unknown; transfer?: ArrayBuffer[
       if (!s) throw new Error(`no session ${m.key} in this worker`);
       const feeds: Record<string, ortTypes.Tensor> = {};
       for (const [k, v] of Object.entries(m.feeds as Record<string, WireTensor>)) feeds[k] = fromWire(v);
-      const t0 = performance.now();
+      // one intra-op thread runs on this thread, so its CPU time is the model's
+      const c0 = threadCpuMs();
       const res = m.outputs ? await s.run(feeds, m.outputs) : await s.run(feeds);
-      const runMs = performance.now() - t0;
+      const runMs = threadCpuMs() - c0;
       const out: Record<string, WireTensor> = {};
       for (const [k, t] of Object.entries(res)) out[k] = toWire(t);
       const views = Object.values(out).map((w) => w.data).filter((d): d is Float32Array => ArrayBuffer.isView(d));
@@ -87,9 +88,10 @@ let chain: Promise<void> = Promise.resolve();
 parentPort!.on('message', (m: Msg) => {
   chain = chain.then(async () => {
     const t0 = performance.now();
+    const c0 = threadCpuMs();
     try {
       const r = await handle(m);
-      parentPort!.postMessage({ id: m.id, ok: true, value: r.value, ms: performance.now() - t0, runMs: r.runMs, runs: r.runs }, r.transfer ?? []);
+      parentPort!.postMessage({ id: m.id, ok: true, value: r.value, ms: performance.now() - t0, cpuMs: threadCpuMs() - c0, runMs: r.runMs, runs: r.runs }, r.transfer ?? []);
     } catch (e) {
       const err = e as Error;
       parentPort!.postMessage({ id: m.id, ok: false, error: { message: err?.message ?? String(e), stack: err?.stack, name: err?.name }, ms: performance.now() - t0 });
