@@ -29,6 +29,11 @@ export const FLICKER_DEFINITION =
   `|g(x) + f(x+g(x))|^2 <= ${FB_ALPHA} (|g(x)|^2 + |f(x+g(x))|^2) + ${FB_BETA} px^2 (Sundaram et al. 2010); other pixels (occlusions, inconsistent flow) are left out. ` +
   'A clip\'s flicker is the mean of its per-frame values (frame 0 has none). Lower = less flicker; 0 for identical or purely moved frames.';
 
+/** Computes [back, fwd] = [flow cur→prev, flow prev→cur] at the working size (a worker may run the two on two threads). */
+export type BothFlows = (prev: Float32Array, cur: Float32Array, w: number, h: number) => [FlowField, FlowField];
+
+export const serialFlows: BothFlows = (prev, cur, w, h) => [estimateFlow(cur, prev, { width: w, height: h }), estimateFlow(prev, cur, { width: w, height: h })];
+
 /** The two flows between a pair of frames, on the full frame grid. */
 export interface FlowPair {
   /** From the current frame to the previous one (defined on the current frame's pixels). */
@@ -81,10 +86,9 @@ export function flowScaleFor(w: number, h: number, maxSide = FLICKER_FLOW_MAX_SI
 }
 
 /** Both flows between two flow planes of the same size, returned at the frame size. */
-export function flowPair(prev: FlowPlane, cur: FlowPlane): FlowPair {
+export function flowPair(prev: FlowPlane, cur: FlowPlane, both: BothFlows = serialFlows): FlowPair {
   const { w, h, fw, fh } = cur;
-  const back = estimateFlow(cur.plane, prev.plane, { width: w, height: h });
-  const fwd = estimateFlow(prev.plane, cur.plane, { width: w, height: h });
+  const [back, fwd] = both(prev.plane, cur.plane, w, h);
   if (w === fw && h === fh) return { back, fwd };
   const up = (f: FlowField): FlowField => ({ width: fw, height: fh, u: resizePlane(f.u, w, h, fw, fh, fw / w), v: resizePlane(f.v, w, h, fw, fh, fh / h) });
   return { back: up(back), fwd: up(fwd) };

@@ -39,6 +39,7 @@ import {
   flowPair,
   flowPlane,
   warpingError,
+  type FlowPair,
   type FlowPlane,
 } from '../metrics/flicker.js';
 import { resizePlane } from '../flow/flow.js';
@@ -209,12 +210,27 @@ export function editWeight(frame: RgbFrame, base: RgbFrame): Float32Array | unde
   return m;
 }
 
+/** What process() can be given ready-made (computed ahead, in parallel): the frame's luma and flow plane. */
+export interface TemporalPrepared {
+  xL: Float32Array;
+  fp: FlowPlane;
+}
+
+/** The smoother's work that does not need its previous output. */
+export function prepareTemporal(frame: RgbFrame, flowMaxSide = FLICKER_FLOW_MAX_SIDE): TemporalPrepared {
+  const xL = lumaBt601(frame);
+  return { xL, fp: flowPlane(xL, frame.width, frame.height, flowMaxSide) };
+}
+
 /** The recursive flow-guided smoother; one instance per clip, frames pushed in order. */
 export class TemporalSmoother {
   readonly o: Resolved;
   private prev?: Prev;
-  constructor(o: TemporalOptions = {}) {
+  /** The two flows between the previous output and this frame (a worker runs them on two threads). */
+  private readonly flowPair: (prev: FlowPlane, cur: FlowPlane) => FlowPair;
+  constructor(o: TemporalOptions = {}, hooks: { flowPair?: (prev: FlowPlane, cur: FlowPlane) => FlowPair } = {}) {
     this.o = resolve(o);
+    this.flowPair = hooks.flowPair ?? flowPair;
   }
 
   reset(): void {
@@ -226,11 +242,11 @@ export class TemporalSmoother {
    * smoothed only where they were edited, and there the edit (frame - base) is what is blended
    * with the previous frame's edit, motion-compensated; the video's own content is left alone.
    */
-  process(frame: RgbFrame, faces?: Face[], mask?: Mask, base?: RgbFrame): TemporalFrameResult {
+  process(frame: RgbFrame, faces?: Face[], mask?: Mask, base?: RgbFrame, pre?: TemporalPrepared): TemporalFrameResult {
     const { width: w, height: h } = frame;
     const n = w * h;
-    const xL = lumaBt601(frame);
-    const fp = flowPlane(xL, w, h, this.o.flowMaxSide);
+    const xL = pre?.xL ?? lumaBt601(frame);
+    const fp = pre?.fp ?? flowPlane(xL, w, h, this.o.flowMaxSide);
     const okBase = base && base.width === w && base.height === h ? base : undefined;
     const R = changedRegion(w, h, faces, mask, this.o.faceExtent, okBase ? { frame, base: okBase } : undefined);
     let region = 0;
@@ -240,7 +256,7 @@ export class TemporalSmoother {
       this.prev = { out: frame, base: okBase, outL: xL, outFP: fp, inL: xL };
       return { frame, smoothed: 0, region: region / n, valid: 0, cut: false };
     }
-    const pair = flowPair(prev.outFP, fp);
+    const pair = this.flowPair(prev.outFP, fp);
     const valid = consistentMask(pair);
     let nValid = 0;
     for (let i = 0; i < n; i++) nValid += valid[i];
@@ -415,6 +431,10 @@ function mean(xs: number[]): number | undefined {
 }
 const r4 = (v: number | undefined) => (v === undefined ? undefined : +v.toFixed(4));
 
+async function* plain(input: AsyncIterable<FrameItem>): AsyncGenerator<{ item: FrameItem; pre?: TemporalPrepared }> {
+  for await (const item of input) yield { item };
+}
+
 /** The temporal stage. See the file comment for the method. */
 export async function createTemporalStage(opts: RestoreOptions, ctx: TemporalStageContext = {}): Promise<Stage> {
   const want = opts.backends?.temporal ?? 'auto';
@@ -432,10 +452,11 @@ export async function createTemporalStage(opts: RestoreOptions, ctx: TemporalSta
     backend: 'flow',
     async *run(input: AsyncIterable<FrameItem>, runCtx) {
       await (remote ?? smoother).reset();
-      for await (const item of input) {
+      // with workers, what does not need the previous output is computed a few frames ahead, in parallel
+      for await (const { item, pre } of remote ? remote.prepared(input, smoother.o.flowMaxSide) : plain(input)) {
         if (runCtx?.signal?.aborted) return;
         const frame = remote && item.frame.data.buffer === item.input.data.buffer ? { ...item.frame, data: item.frame.data.slice() } : item.frame;
-        const r = await stats.time(() => (remote ?? smoother).process(frame, item.faces, item.mask, item.base));
+        const r = await stats.time(() => (remote ?? smoother).process(frame, item.faces, item.mask, item.base, pre));
         stats.frames++;
         item.frame = r.frame;
         if (r.region > 0) framesWithRegion++;

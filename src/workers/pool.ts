@@ -15,7 +15,7 @@ import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { packageRoot } from '../models/paths.js';
 
 /** Work done on behalf of one stage (or one pass). */
@@ -151,8 +151,17 @@ export class WorkerPool {
     this.size = Math.max(1, Math.floor(size));
     this.threads = threads ?? Math.max(1, Math.floor(coreCount() / this.size));
     const file = path.join(packageRoot, 'dist', 'workers', 'worker.js');
+    // one direct channel per pair of workers (peer.ts: the temporal actor's helper flows)
+    const ports: MessagePort[][] = Array.from({ length: this.size }, () => []);
     for (let i = 0; i < this.size; i++) {
-      const worker = new Worker(file, { workerData: { index: i } });
+      for (let j = i + 1; j < this.size; j++) {
+        const { port1, port2 } = new MessageChannel();
+        ports[i].push(port1);
+        ports[j].push(port2);
+      }
+    }
+    for (let i = 0; i < this.size; i++) {
+      const worker = new Worker(file, { workerData: { index: i, peers: ports[i] }, transferList: ports[i] });
       worker.unref();
       const slot: Slot = { worker, busy: 0, actors: 0, jobs: new Map() };
       worker.on('message', (m: { id: number; ok: boolean; value?: unknown; error?: { message: string; stack?: string; name?: string }; ms?: number; cpuMs?: number; runMs?: number; runs?: number }) => {

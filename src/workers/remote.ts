@@ -5,27 +5,50 @@
 import type { Face } from '../faces/types.js';
 import type { Mask, RgbFrame } from '../media/frame.js';
 import type { FrameMetrics } from '../metrics/types.js';
-import type { TemporalFrameResult, TemporalOptions } from '../stages/temporal.js';
+import type { FrameItem } from '../pipeline/types.js';
+import { mapOrdered } from '../pipeline/stage.js';
+import type { TemporalFrameResult, TemporalOptions, TemporalPrepared } from '../stages/temporal.js';
 import { getPool, RemoteActor, transferable } from './pool.js';
 import type { MetricsTaskArgs } from './tasks.js';
 
 export interface SmootherLike {
   reset(): void | Promise<void>;
-  process(frame: RgbFrame, faces?: Face[], mask?: Mask, base?: RgbFrame): TemporalFrameResult | Promise<TemporalFrameResult>;
+  process(frame: RgbFrame, faces?: Face[], mask?: Mask, base?: RgbFrame, pre?: TemporalPrepared): TemporalFrameResult | Promise<TemporalFrameResult>;
 }
+
+const preBuffers = (p?: TemporalPrepared) => (p ? [p.xL, p.fp.plane] : []);
 
 /**
  * The temporal smoother in a worker, or undefined with --workers 0. `frame`'s buffer moves to
  * the worker (the caller replaces it with the result), unless it is shared with `keep`.
  */
-export async function remoteSmoother(options: TemporalOptions | undefined): Promise<(SmootherLike & { close(): Promise<void> }) | undefined> {
+export async function remoteSmoother(options: TemporalOptions | undefined): Promise<
+  | (SmootherLike & {
+      close(): Promise<void>;
+      /** The input with each frame's prepared flow work, computed on any idle worker, pool size + 1 frames ahead. */
+      prepared(input: AsyncIterable<FrameItem>, flowMaxSide: number): AsyncIterable<{ item: FrameItem; pre?: TemporalPrepared }>;
+    })
+  | undefined
+> {
   const pool = getPool();
   if (!pool) return undefined;
   const actor = await RemoteActor.create(pool, 'temporal', { options });
   return {
     reset: () => actor.call('reset', {}),
     // `base` (the frame before the face stages) is copied, not moved: the caller may share it
-    process: (frame, faces, mask, base) => actor.call<TemporalFrameResult>('process', { frame, faces, mask, base }, transferable(frame.data)),
+    process: (frame, faces, mask, base, pre) => actor.call<TemporalFrameResult>('process', { frame, faces, mask, base, pre }, transferable(frame.data, ...preBuffers(pre))),
+    prepared(input, flowMaxSide) {
+      return mapOrdered(
+        input,
+        async (item) => {
+          // a copy goes: the frame itself moves to the actor later
+          const frame = { width: item.frame.width, height: item.frame.height, data: item.frame.data.slice() };
+          const pre = await pool.call<TemporalPrepared>({ op: 'task', name: 'temporal.prepare', args: { frame, flowMaxSide } }, transferable(frame.data));
+          return { item, pre };
+        },
+        pool.size + 1,
+      );
+    },
     close: () => actor.free(),
   };
 }

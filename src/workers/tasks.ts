@@ -5,7 +5,9 @@
 import type { Face } from '../faces/types.js';
 import type { Mask, RgbFrame } from '../media/frame.js';
 import { cropFrame, frameMetrics } from '../metrics/frame.js';
-import { TemporalSmoother, type TemporalOptions } from '../stages/temporal.js';
+import { prepareTemporal, TemporalSmoother, type TemporalOptions, type TemporalPrepared } from '../stages/temporal.js';
+import { flowPair } from '../metrics/flicker.js';
+import { peerFlows } from './peer.js';
 import { transferable } from './pool.js';
 
 export interface TaskResult {
@@ -28,6 +30,11 @@ export interface MetricsTaskArgs {
 }
 
 export const tasks: Record<string, (args: any) => TaskResult> = {
+  /** The temporal smoother's work that does not need its previous output (luma, flow plane, flow pair). */
+  'temporal.prepare'(a: { frame: RgbFrame; flowMaxSide: number }): TaskResult {
+    const p = prepareTemporal(a.frame, a.flowMaxSide);
+    return { value: p, transfer: transferable(p.xL, p.fp.plane) };
+  },
   /** PSNR/SSIM of the output (and the "before" frame) against the reference, over the common area. */
   'metrics.frame'(a: MetricsTaskArgs): TaskResult {
     const ref = cropFrame(a.ref, a.width, a.height);
@@ -40,15 +47,16 @@ export const tasks: Record<string, (args: any) => TaskResult> = {
 export const actorKinds: Record<string, (args: any) => Actor> = {
   /** The temporal stage's recursive smoother of one run (its state is the previous output). */
   temporal(args: { options?: TemporalOptions }): Actor {
-    const s = new TemporalSmoother(args.options);
+    // its two flows per frame run on this worker and a peer at once
+    const s = new TemporalSmoother(args.options, { flowPair: (prev, cur) => flowPair(prev, cur, peerFlows) });
     return {
-      call(method, a: { frame: RgbFrame; faces?: Face[]; mask?: Mask; base?: RgbFrame }) {
+      call(method, a: { frame: RgbFrame; faces?: Face[]; mask?: Mask; base?: RgbFrame; pre?: TemporalPrepared }) {
         if (method === 'reset') {
           s.reset();
           return { value: null };
         }
         if (method !== 'process') throw new Error(`temporal actor: no method ${method}`);
-        const r = s.process(a.frame, a.faces, a.mask, a.base);
+        const r = s.process(a.frame, a.faces, a.mask, a.base, a.pre);
         // the smoother keeps its output as the next frame's reference: send back a copy
         const frame = { width: r.frame.width, height: r.frame.height, data: new Uint8Array(r.frame.data) };
         return { value: { ...r, frame }, transfer: transferable(frame.data) };

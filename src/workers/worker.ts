@@ -3,7 +3,8 @@
  * named pixel tasks of tasks.ts, and keeps the actors placed on it. Replies carry the task's
  * busy time in this thread (`ms`) and, for model calls, the raw `session.run` time (`runMs`).
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { setPeers } from './peer.js';
 import { createLocalSession, fromWire, toWire, type SessionOptions, type WireTensor } from '../models/session.js';
 import type * as ortTypes from 'onnxruntime-node';
 import { threadCpuMs, transferable } from './pool.js';
@@ -81,6 +82,8 @@ async function handle(m: Msg): Promise<{ value: unknown; transfer?: ArrayBuffer[
       throw new Error(`unknown worker op ${m.op}`);
   }
 }
+
+setPeers((workerData?.peers ?? []) as MessagePort[]);
 
 // Tasks run one at a time in arrival order (the pool only sends to an idle worker, except an
 // actor's calls, which must keep their order).
