@@ -261,6 +261,17 @@ export class WorkerPool {
   }
   private placed = 0;
 
+  /** Whether no task is queued or running. */
+  idle(): boolean {
+    return !this.queue.length && this.slots.every((s) => s.busy === 0);
+  }
+
+  /** Close once the tasks in flight are done (a run still using this pool finishes first). */
+  async closeWhenIdle(): Promise<void> {
+    while (!this.idle()) await new Promise((r) => setTimeout(r, 50).unref());
+    await this.close();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
@@ -269,6 +280,7 @@ export class WorkerPool {
 
 let pool: WorkerPool | undefined;
 let wanted = 0;
+let generation = 0;
 
 /**
  * Set the worker count for this process (0 = everything on the main thread, today's path).
@@ -280,7 +292,7 @@ export function configureWorkers(n: number | undefined): number {
   if (pool && pool.size !== size) {
     const old = pool;
     pool = undefined;
-    void old.close();
+    void old.closeWhenIdle();
   }
   return size;
 }
@@ -288,13 +300,16 @@ export function configureWorkers(n: number | undefined): number {
 /** The process's pool, or undefined with --workers 0 (or before configureWorkers). */
 export function getPool(): WorkerPool | undefined {
   if (!wanted) return undefined;
-  pool ??= new WorkerPool(wanted);
+  if (!pool) {
+    pool = new WorkerPool(wanted);
+    generation++;
+  }
   return pool;
 }
 
 /** A per-pool generation key (cache keys of things living in the workers). */
 export function poolKey(): string {
-  return pool ? `w${pool.size}` : 'main';
+  return pool ? `w${pool.size}.${generation}` : 'main';
 }
 
 export async function closeWorkers(): Promise<void> {
