@@ -9,11 +9,14 @@
 import type { MessagePort } from 'node:worker_threads';
 import { estimateFlow } from '../flow/flow.js';
 import { serialFlows, type BothFlows } from '../metrics/flicker.js';
+import { threadCpuMs } from './pool.js';
 
 interface FlowJob {
   /** 0 pending, 1 taken, 2 done */
   state: Int32Array;
   out: Float32Array;
+  /** The peer's CPU time for the job, ms (added to the task that asked for it). */
+  cpu: Float64Array;
   a: Float32Array;
   b: Float32Array;
   w: number;
@@ -21,11 +24,15 @@ interface FlowJob {
 }
 
 let peers: MessagePort[] = [];
+/** CPU time peers spent on this worker's behalf since the last reset (worker.ts adds it to the task's). */
+export const helperCpu = { ms: 0 };
 let next = 0;
 
 function onJob(j: FlowJob): void {
   if (Atomics.compareExchange(j.state, 0, 0, 1) !== 0) return;
+  const c0 = threadCpuMs();
   const f = estimateFlow(j.a, j.b, { width: j.w, height: j.h });
+  j.cpu[0] = threadCpuMs() - c0;
   j.out.set(f.u, 0);
   j.out.set(f.v, j.w * j.h);
   Atomics.store(j.state, 0, 2);
@@ -47,10 +54,12 @@ export const peerFlows: BothFlows = (prev, cur, w, h) => {
   const n = w * h;
   const state = new Int32Array(new SharedArrayBuffer(4));
   const out = new Float32Array(new SharedArrayBuffer(8 * n));
-  const job: FlowJob = { state, out, a: cur, b: prev, w, h };
+  const cpu = new Float64Array(new SharedArrayBuffer(8));
+  const job: FlowJob = { state, out, cpu, a: cur, b: prev, w, h };
   peers[next++ % peers.length].postMessage(job);
   const fwd = estimateFlow(prev, cur, { width: w, height: h });
   if (Atomics.compareExchange(state, 0, 0, 1) === 0) return [estimateFlow(cur, prev, { width: w, height: h }), fwd];
   while (Atomics.load(state, 0) !== 2) Atomics.wait(state, 0, 1);
+  helperCpu.ms += cpu[0];
   return [{ width: w, height: h, u: out.slice(0, n), v: out.slice(n) }, fwd];
 };

@@ -4,7 +4,7 @@
  * busy time in this thread (`ms`) and, for model calls, the raw `session.run` time (`runMs`).
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { setPeers } from './peer.js';
+import { helperCpu, setPeers } from './peer.js';
 import { createLocalSession, fromWire, toWire, type SessionOptions, type WireTensor } from '../models/session.js';
 import type * as ortTypes from 'onnxruntime-node';
 import { threadCpuMs, transferable } from './pool.js';
@@ -92,9 +92,10 @@ parentPort!.on('message', (m: Msg) => {
   chain = chain.then(async () => {
     const t0 = performance.now();
     const c0 = threadCpuMs();
+    helperCpu.ms = 0;
     try {
       const r = await handle(m);
-      parentPort!.postMessage({ id: m.id, ok: true, value: r.value, ms: performance.now() - t0, cpuMs: threadCpuMs() - c0, runMs: r.runMs, runs: r.runs }, r.transfer ?? []);
+      parentPort!.postMessage({ id: m.id, ok: true, value: r.value, ms: performance.now() - t0, cpuMs: threadCpuMs() - c0 + helperCpu.ms, runMs: r.runMs, runs: r.runs }, r.transfer ?? []);
     } catch (e) {
       const err = e as Error;
       parentPort!.postMessage({ id: m.id, ok: false, error: { message: err?.message ?? String(e), stack: err?.stack, name: err?.name }, ms: performance.now() - t0 });
