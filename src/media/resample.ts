@@ -26,6 +26,8 @@ export interface ResampleSpec {
   from: { width: number; height: number };
   to: { width: number; height: number };
   flags: ScalerFlags;
+  /** The scaler's first parameter (`param0`: Lanczos' window width, bicubic's B); ffmpeg's default when unset. */
+  param0?: number;
   colour: Colour;
   /** Planar format of the source (its chroma subsampling); yuv420p when unknown. */
   pixFmt?: string;
@@ -46,12 +48,13 @@ export function planarFormatFor(spec: ResampleSpec): string {
 /** The filter chain: (RGB → source YUV →) scaled planes. */
 export function resampleFilter(spec: ResampleSpec): string {
   const fmt = planarFormatFor(spec);
-  if (spec.inputPlanes) return `scale=${spec.to.width}:${spec.to.height}:flags=${spec.flags},format=${fmt}`;
+  const param = spec.param0 !== undefined ? `:param0=${spec.param0}` : '';
+  if (spec.inputPlanes) return `scale=${spec.to.width}:${spec.to.height}:flags=${spec.flags}${param},format=${fmt}`;
   return [
     `scale=${encodeScaleArgs(spec.colour)}:flags=accurate_rnd+full_chroma_int`,
     `format=${fmt}`,
     // the flags alone, as a plain `-vf scale=W:H:flags=lanczos` run has them
-    `scale=${spec.to.width}:${spec.to.height}:flags=${spec.flags}`,
+    `scale=${spec.to.width}:${spec.to.height}:flags=${spec.flags}${param}`,
     `format=${fmt}`,
   ].join(',');
 }
