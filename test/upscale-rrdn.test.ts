@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RgbFrame } from '../src/media/frame.js';
 import { getEntry } from '../src/models/manifest.js';
 import { ensureModelFile, modelPath, openModel, packageDir, sourceHash } from '../src/models/registry.js';
+import { stageOption } from '../src/pipeline/backends.js';
 import { chooseUpscaleBackend, runTiledFloat, tileModelOf } from '../src/stages/upscale/index.js';
 
 const pkg = packageDir('@upscalerjs/esrgan-thick')!;
@@ -96,5 +97,9 @@ describe('embedded RRDN (esrgan-thick)', () => {
     const c = await chooseUpscaleBackend('rrdn', 4);
     expect(c.entry?.name).toBe('rrdn_thick_x4');
     expect((await chooseUpscaleBackend('rrdn', 3)).entry?.name).toBe('rrdn_thick_x3');
+    // run validation (the backends table) accepts the family and the model names too
+    const accepted = stageOption('upscale').accepted();
+    expect(accepted).toEqual(expect.arrayContaining(['rrdn', 'rrdn_thick_x2', 'realesrgan-compact', 'realesrgan_x4plus_ncnn']));
+    await expect(chooseUpscaleBackend('rrdn-nonsense', 4)).rejects.toThrow(/unknown upscale backend 'rrdn-nonsense'.*/);
   });
 });
