@@ -41,7 +41,7 @@ function addRunOptions(cmd: Command): Command {
     .option('--scale <n>', 'upscale factor (default: none, or x N when --reference is the input scaled N times)', parseNumber('--scale', 0.1, 16))
     .option('--size <WxH>', 'exact output size, e.g. 1280x720 (not with --scale; must be the reference size when --reference is given)', parseSize)
     .option('--inpaint <backend>', `inpainting backend: ${stageChoices('inpaint')}`, 'auto')
-    .option('--upscale <backend>', `super-resolution backend: ${stageChoices('upscale')} (lanczos/bicubic: exactly ffmpeg's scaler)`, 'auto')
+    .option('--upscale <backend>', `super-resolution backend: ${stageChoices('upscale')} or a manifest family/model name such as rrdn, realesrgan-compact (lanczos/bicubic: exactly ffmpeg's scaler)`, 'auto')
     .addOption(new Option('--sr-kernel <kernel>', 'kernel the input was downscaled with, for back-projection').choices(['bicubic', 'area', 'lanczos', 'bilinear']).default('bicubic'))
     .option('--sr-frames <n>', 'neighbouring input frames each side that back-projection also matches, aligned by optical flow (default 0 = this frame only)', parseNumber('--sr-frames', 0, 4, true))
     .option('--backproject <n>', 'back-projection iterations on luma after upscaling (default 2; 0 for lanczos/bicubic by name; 0 = off)', parseNumber('--backproject', 0, 20, true))

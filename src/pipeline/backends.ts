@@ -8,6 +8,7 @@ import { INPAINT_BACKENDS } from '../stages/inpaint/index.js';
 import { SWAP_BACKENDS } from '../stages/swap/index.js';
 import { TEMPORAL_BACKENDS } from '../stages/temporal.js';
 import { UPSCALE_BACKENDS } from '../stages/upscale/index.js';
+import { upscaleFamilies } from '../stages/upscale/families.js';
 
 /** Which faces the faces stage works on. */
 export const FACES_MODES = ['all', 'largest', 'identity', 'none'] as const;
@@ -34,7 +35,13 @@ export const STAGE_OPTIONS: readonly StageOption[] = [
     shown: () => [...INPAINT_BACKENDS],
     accepted: () => unique([...INPAINT_BACKENDS, ...entriesFor('inpaint').map((e) => e.name)]),
   },
-  { key: 'upscale', flag: '--upscale', shown: () => [...UPSCALE_BACKENDS], accepted: () => [...UPSCALE_BACKENDS] },
+  {
+    key: 'upscale',
+    flag: '--upscale',
+    shown: () => [...UPSCALE_BACKENDS],
+    // the stage also opens any upscale family or model of the manifest (src/stages/upscale/families.ts)
+    accepted: () => unique([...UPSCALE_BACKENDS, ...upscaleFamilies(), ...entriesFor('upscale').map((e) => e.name)]),
+  },
   {
     key: 'restore-face',
     flag: '--restore-face',

@@ -26,6 +26,7 @@ import { installedModels, modelStatus, openModel, type OpenedModel } from '../..
 import type { DeviceRequest } from '../../models/session.js';
 import { ort } from '../../models/session.js';
 import { runTiled, tileCount, type TileModel, type TileOptions } from './tiling.js';
+import { manifestCandidates, upscaleFamilies } from './families.js';
 
 export { runTiled, runTiledFloat, planAxis, mirror, tileCount } from './tiling.js';
 export type { TileModel, TileOptions } from './tiling.js';
@@ -107,7 +108,7 @@ function candidates(backend: string): ModelEntry[] {
     case 'realesrgan':
       return ups.filter((e) => e.family === 'realesrgan');
     default:
-      return [];
+      return manifestCandidates(backend);
   }
 }
 
@@ -127,8 +128,8 @@ export interface UpscaleChoice {
 export async function chooseUpscaleBackend(requested: string, factor: number): Promise<UpscaleChoice> {
   if (requested === 'lanczos' || requested === 'bicubic') return { backend: requested, reason: `${requested} requested (ffmpeg's scaler)` };
   if (requested !== 'auto') {
-    if (!(UPSCALE_BACKENDS as readonly string[]).includes(requested)) {
-      throw usageError(`unknown upscale backend '${requested}'`, `use one of ${UPSCALE_BACKENDS.join(', ')}`);
+    if (!(UPSCALE_BACKENDS as readonly string[]).includes(requested) && !manifestCandidates(requested).length) {
+      throw usageError(`unknown upscale backend '${requested}'`, `use one of ${UPSCALE_BACKENDS.join(', ')}, a model family (${upscaleFamilies().join(', ')}) or a model name`);
     }
     const list = candidates(requested);
     const usable = list.filter((e) => ['installed', 'embedded'].includes(modelStatus(e).state));
