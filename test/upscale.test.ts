@@ -180,3 +180,19 @@ describe('SR contracts with tiny models', () => {
     expect(none.report()).toMatchObject({ ran: false, backend: 'none', reason: 'no --scale or --size given' });
   });
 });
+
+describe('--quality presets', () => {
+  it('fast is plain ffmpeg Lanczos, default keeps auto, best picks the embedded RRDN; a named backend wins', async () => {
+    const { backendForQuality, chooseUpscaleBackend } = await import('../src/stages/upscale/index.js');
+    expect(backendForQuality('auto', 'fast')).toBe('lanczos');
+    expect(backendForQuality('auto', 'default')).toBe('auto');
+    expect(backendForQuality('auto', undefined)).toBe('auto');
+    expect(backendForQuality('rdn', 'best')).toBe('rdn');
+    expect(() => backendForQuality('auto', 'ultra')).toThrow(/unknown --quality 'ultra'/);
+    const best = await chooseUpscaleBackend(backendForQuality('auto', 'best'), 4);
+    expect(best.entry?.family).toBe('rrdn');
+    expect(best.entry?.name).toBe('rrdn_thick_x4');
+    const fast = await createUpscaleStage({ ...options('auto', 2), backproject: undefined, quality: 'fast' }, { device: 'cpu', targetSize: undefined, inputSize: { width: 32, height: 32 } });
+    expect(fast.backend).toBe('lanczos');
+  });
+});

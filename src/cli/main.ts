@@ -42,6 +42,7 @@ function addRunOptions(cmd: Command): Command {
     .option('--size <WxH>', 'exact output size, e.g. 1280x720 (not with --scale; must be the reference size when --reference is given)', parseSize)
     .option('--inpaint <backend>', `inpainting backend: ${stageChoices('inpaint')}`, 'auto')
     .option('--upscale <backend>', `super-resolution backend: ${stageChoices('upscale')} or a manifest family/model name such as rrdn, realesrgan-compact (lanczos/bicubic: exactly ffmpeg's scaler)`, 'auto')
+    .addOption(new Option('--quality <preset>', 'what --upscale auto runs: fast (ffmpeg lanczos) | default (lanczos + back-projection, or a model you installed) | best (the embedded RRDN + back-projection: about +1 dB, ~80x slower)').choices(['fast', 'default', 'best']).default('default'))
     .addOption(new Option('--sr-kernel <kernel>', 'kernel the input was downscaled with, for back-projection').choices(['bicubic', 'area', 'lanczos', 'bilinear']).default('bicubic'))
     .option('--sr-frames <n>', 'neighbouring input frames each side that back-projection also matches, aligned by optical flow (default 0 = this frame only)', parseNumber('--sr-frames', 0, 4, true))
     .option('--backproject <n>', 'back-projection iterations on luma after upscaling (default 2; 0 for lanczos/bicubic by name; 0 = off)', parseNumber('--backproject', 0, 20, true))
@@ -75,6 +76,7 @@ export function optionsFrom(input: string, o: Record<string, any>): RestoreOptio
     scale: o.scale,
     size: o.size,
     srKernel: o.srKernel,
+    quality: o.quality,
     backproject: o.backproject,
     srFrames: o.srFrames,
     crf: o.crf,

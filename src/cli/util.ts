@@ -1,4 +1,5 @@
 /** Shared CLI plumbing: one-line errors and exit codes, --json output, cancellation on signals. */
+import { closeWorkersGracefully } from '../workers/pool.js';
 import { EXIT, isRestoreError, RestoreError, usageError } from '../errors.js';
 
 export function parseSize(v: string): { width: number; height: number } {
@@ -56,6 +57,8 @@ export async function runAction(json: boolean, fn: () => Promise<number | void>)
     if (json) printJson({ ok: false, error: err.toLine(), kind: err.kind, exitCode: err.exitCode });
     code = err.exitCode;
   }
+  // Workers still inside a model call finish it first (leaving mid-call aborts the process).
+  await closeWorkersGracefully().catch(() => undefined);
   // Let pending stdout writes flush before leaving.
   await new Promise((r) => process.stdout.write('', () => r(undefined)));
   process.exit(code);

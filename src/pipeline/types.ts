@@ -100,6 +100,8 @@ export interface RestoreOptions {
   /** Upscale factor, or a target size. */
   scale?: number;
   size?: { width: number; height: number };
+  /** What `--upscale auto` means: fast | default | best (see QUALITY_PRESETS). */
+  quality?: string;
   /** Kernel the input was downscaled with, for the upscale stage's back-projection (default bicubic). */
   srKernel?: string;
   /** Back-projection iterations after upscaling (default: 2, or 0 for lanczos/bicubic asked by name). */

@@ -9,6 +9,8 @@ import { modelError, usageError } from '../errors.js';
 import { VIDEO_CONTAINERS, X264_PRESETS } from '../media/encode.js';
 import { cudaProviderInstalled } from '../models/session.js';
 import { chooseFaceRestoreModel } from '../stages/restore-face.js';
+import { QUALITY_PRESETS } from '../stages/upscale/index.js';
+import { RESAMPLE_KERNELS } from '../stages/upscale/backproject.js';
 import { STAGE_OPTIONS } from './backends.js';
 import type { RestoreOptions } from './types.js';
 
@@ -26,6 +28,12 @@ export function validateOptionValues(opts: RestoreOptions): void {
     throw usageError(`--preset must be one of ${X264_PRESETS.join(', ')} (got "${opts.preset}")`);
   }
   if (!(Number.isInteger(opts.crf) && opts.crf >= 0 && opts.crf <= 51)) throw usageError(`--crf must be an integer in [0, 51] (got ${opts.crf})`);
+  if (opts.quality !== undefined && !(QUALITY_PRESETS as readonly string[]).includes(opts.quality)) {
+    throw usageError(`--quality must be one of ${QUALITY_PRESETS.join(', ')} (got "${opts.quality}")`);
+  }
+  if (opts.srKernel !== undefined && !(RESAMPLE_KERNELS as readonly string[]).includes(opts.srKernel)) {
+    throw usageError(`--sr-kernel must be one of ${RESAMPLE_KERNELS.join(', ')} (got "${opts.srKernel}")`);
+  }
   if (!DEVICES.includes(opts.device)) throw usageError(`--device must be one of ${DEVICES.join(', ')} (got "${opts.device}")`);
   if (opts.scale !== undefined && opts.size !== undefined) {
     throw usageError('--scale and --size both set the output size', 'give one of them');

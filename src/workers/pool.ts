@@ -312,6 +312,19 @@ export function poolKey(): string {
   return pool ? `w${pool.size}.${generation}` : 'main';
 }
 
+/**
+ * Before the process exits: let the tasks in flight finish (at most `maxMs`), then end the
+ * workers. Exiting while a worker is inside ONNX Runtime's native run aborts the process.
+ */
+export async function closeWorkersGracefully(maxMs = 20_000): Promise<void> {
+  const p = pool;
+  pool = undefined;
+  if (!p) return;
+  const deadline = Date.now() + maxMs;
+  while (!p.idle() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  await p.close();
+}
+
 export async function closeWorkers(): Promise<void> {
   const p = pool;
   pool = undefined;
