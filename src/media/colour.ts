@@ -24,6 +24,15 @@ export interface Colour {
   assumed: boolean;
 }
 
+/** Luma weights (Kr, Kb) of each matrix; Kg = 1 - Kr - Kb. */
+export const LUMA_WEIGHTS: Record<SwsMatrix, [number, number]> = {
+  bt601: [0.299, 0.114],
+  bt709: [0.2126, 0.0722],
+  smpte240m: [0.212, 0.087],
+  fcc: [0.3, 0.11],
+  bt2020: [0.2627, 0.0593],
+};
+
 /** What an encoder writes when it has no source to follow (masks, synthetic clips). */
 export const DEFAULT_COLOUR: Colour = {
   matrix: 'bt709',

@@ -7,7 +7,7 @@
  * (and the chroma samples that cover them) are converted from RGB with the source's matrix.
  */
 import type { RgbFrame } from './frame.js';
-import type { Colour, SwsMatrix } from './colour.js';
+import { LUMA_WEIGHTS, type Colour } from './colour.js';
 
 export type PlanarFormat = 'yuv420p' | 'yuv422p' | 'yuv444p';
 /** A planar format as stored, full-range `yuvj` names included (the layout is the same). */
@@ -31,13 +31,6 @@ export interface CarriedPlanes {
   rgb: RgbFrame;
 }
 
-const KR_KB: Record<SwsMatrix, [number, number]> = {
-  bt601: [0.299, 0.114],
-  bt709: [0.2126, 0.0722],
-  smpte240m: [0.212, 0.087],
-  fcc: [0.3, 0.11],
-  bt2020: [0.2627, 0.0593],
-};
 
 export function chromaSize(format: CarriedFormat, w: number, h: number): { cw: number; ch: number } {
   if (format.endsWith('444p')) return { cw: w, ch: h };
@@ -60,7 +53,7 @@ export function splitPlanes(buf: Uint8Array, format: CarriedFormat, width: numbe
 
 /** Coefficients of the source's YUV (matrix and range) in both directions. */
 function coefficients(colour: Colour) {
-  const [kr, kb] = KR_KB[colour.matrix];
+  const [kr, kb] = LUMA_WEIGHTS[colour.matrix];
   const kg = 1 - kr - kb;
   const tv = colour.range === 'tv';
   const ys = tv ? 219 / 255 : 1;

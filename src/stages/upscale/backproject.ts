@@ -11,20 +11,12 @@
  * `bicubic` (swscale's default B = 0, C = 0.6), `lanczos` (a = 3), `area` (box), `bilinear`.
  */
 import type { RgbFrame } from '../../media/frame.js';
-import type { SwsMatrix } from '../../media/colour.js';
+import { LUMA_WEIGHTS, type SwsMatrix } from '../../media/colour.js';
 import { sampleBilinear, type FlowField } from '../../flow/flow.js';
 
 export type ResampleKernel = 'bicubic' | 'lanczos' | 'area' | 'bilinear';
 export const RESAMPLE_KERNELS: readonly ResampleKernel[] = ['bicubic', 'area', 'lanczos', 'bilinear'];
 
-/** Luma weights (Kr, Kb) of each matrix; Kg = 1 - Kr - Kb. */
-const LUMA: Record<SwsMatrix, [number, number]> = {
-  bt601: [0.299, 0.114],
-  bt709: [0.2126, 0.0722],
-  smpte240m: [0.212, 0.087],
-  fcc: [0.3, 0.11],
-  bt2020: [0.2627, 0.0593],
-};
 
 function kernelOf(k: ResampleKernel): { support: number; f: (x: number) => number } {
   switch (k) {
@@ -131,7 +123,7 @@ export function resamplePlane(src: Float32Array, sw: number, sh: number, wx: Wei
 
 /** Luma of packed RGB (0..255, no range scaling: only differences of it are used). */
 export function lumaOf(f: RgbFrame, matrix: SwsMatrix): Float32Array {
-  const [kr, kb] = LUMA[matrix];
+  const [kr, kb] = LUMA_WEIGHTS[matrix];
   const kg = 1 - kr - kb;
   const n = f.width * f.height;
   const y = new Float32Array(n);
@@ -161,6 +153,18 @@ function warpPlane(p: Float32Array, w: number, h: number, f: FlowField): Float32
       o[i] = sampleBilinear(p, w, h, x + f.u[i], y + f.v[i]);
     }
   return o;
+}
+
+/** Add a luma change to packed RGB in place (the same on R, G and B, so chroma stays). */
+export function addLumaToRgb(f: RgbFrame, delta: Float32Array): void {
+  const d = f.data;
+  for (let i = 0, p = 0; i < delta.length; i++, p += 3) {
+    if (delta[i] === 0) continue;
+    for (let c = 0; c < 3; c++) {
+      const v = Math.round(d[p + c] + delta[i]);
+      d[p + c] = v < 0 ? 0 : v > 255 ? 255 : v;
+    }
+  }
 }
 
 export interface BackProjector {
@@ -231,14 +235,7 @@ export function createBackProjector(
     },
     apply(hr, lr) {
       const { delta, err } = this.lumaDelta(lumaOf(hr, opts.matrix), lumaOf(lr, opts.matrix));
-      const d = hr.data;
-      for (let i = 0, p = 0; i < delta.length; i++, p += 3) {
-        if (delta[i] === 0) continue;
-        for (let c = 0; c < 3; c++) {
-          const v = Math.round(d[p + c] + delta[i]);
-          d[p + c] = v < 0 ? 0 : v > 255 ? 255 : v;
-        }
-      }
+      addLumaToRgb(hr, delta);
       return err;
     },
   };
