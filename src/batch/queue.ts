@@ -30,9 +30,8 @@ import {
   errorLine,
   finishedWith,
   hashesOf,
-  OUTPUT_NAME,
+  manifestEntryOf,
   planVideo,
-  REPORT_SUBDIR,
   takeLock,
   writeBatchOutputs,
   type BatchSummary,
@@ -219,22 +218,6 @@ async function planBatch(dir: string, o: QueueBatchOptions): Promise<{ root: str
   return { root, outDir, plans: jobs.map((j) => planVideo(j, outDir, o.run)) };
 }
 
-function entryOf(prev: ManifestVideo | undefined, p: VideoPlan): ManifestVideo {
-  const { job } = p;
-  return {
-    ...prev,
-    id: job.id,
-    slug: job.slug,
-    input: job.input,
-    reference: job.reference,
-    mask: job.mask,
-    identity: job.identity,
-    state: prev?.state ?? 'pending',
-    out: `${job.slug}/${OUTPUT_NAME}`,
-    reportDir: `${job.slug}/${REPORT_SUBDIR}`,
-    attempts: prev?.attempts ?? 0,
-  };
-}
 
 /** Map over items with at most `n` at once, in order. */
 async function mapLimit<T, R>(items: T[], n: number, fn: (x: T, i: number) => Promise<R>): Promise<R[]> {
@@ -255,7 +238,7 @@ export async function enqueueBatch(dir: string, o: EnqueueOptions): Promise<Enqu
   const queue = openQueue(o.queue);
   try {
     const store = new ManifestStore(outDir, await loadManifest(outDir, (m) => log.warn(m)));
-    for (const p of plans) store.data.videos[p.job.id] = entryOf(store.data.videos[p.job.id], p);
+    for (const p of plans) store.data.videos[p.job.id] = manifestEntryOf(store.data.videos[p.job.id], p);
     const s: EnqueueSummary = { queue: `${o.queue.display} ${o.queue.name}`, videos: plans.length, added: 0, queued: 0, done: 0, failed: 0, retried: 0, unreadable: 0, jobIds: {} };
     let hashed = 0;
     const now = new Date().toISOString();
@@ -494,7 +477,7 @@ export async function indexFromQueue(dir: string, o: QueueIndexOptions): Promise
   const queue = openQueue(o.queue);
   try {
     const store = new ManifestStore(outDir, await loadManifest(outDir, (m) => log.warn(m)));
-    for (const p of plans) store.data.videos[p.job.id] = entryOf(store.data.videos[p.job.id], p);
+    for (const p of plans) store.data.videos[p.job.id] = manifestEntryOf(store.data.videos[p.job.id], p);
     const entries = plans.map((p) => store.data.videos[p.job.id]!);
     const states = await statesOf(outDir, queue, entries, true);
     const resumed = new Set<string>();

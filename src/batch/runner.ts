@@ -357,19 +357,7 @@ export async function runBatch(dir: string, opts: BatchRunOptions): Promise<Batc
     const plans = jobs.map((job) => planVideo(job, outDir, opts.run));
     for (const { job } of plans) {
       const prev = store.data.videos[job.id];
-      store.data.videos[job.id] = {
-        ...prev,
-        id: job.id,
-        slug: job.slug,
-        input: job.input,
-        reference: job.reference,
-        mask: job.mask,
-        identity: job.identity,
-        state: prev?.state ?? 'pending',
-        out: `${job.slug}/${OUTPUT_NAME}`,
-        reportDir: `${job.slug}/${REPORT_SUBDIR}`,
-        attempts: prev?.attempts ?? 0,
-      };
+      store.data.videos[job.id] = manifestEntryOf(prev, { job });
     }
     await store.save();
 
@@ -613,3 +601,21 @@ export async function writeBatchOutputs(o: BatchOutputsInput): Promise<BatchSumm
 }
 
 export type { BatchJob };
+
+/** The manifest entry of a planned video (kept state and attempts from `prev`). */
+export function manifestEntryOf(prev: ManifestVideo | undefined, p: Pick<VideoPlan, 'job'>): ManifestVideo {
+  const { job } = p;
+  return {
+    ...prev,
+    id: job.id,
+    slug: job.slug,
+    input: job.input,
+    reference: job.reference,
+    mask: job.mask,
+    identity: job.identity,
+    state: prev?.state ?? 'pending',
+    out: `${job.slug}/${OUTPUT_NAME}`,
+    reportDir: `${job.slug}/${REPORT_SUBDIR}`,
+    attempts: prev?.attempts ?? 0,
+  };
+}
