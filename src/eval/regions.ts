@@ -13,7 +13,7 @@ import { RestoreError } from '../errors.js';
 export async function* lumaPlanes(file: string, maxFrames?: number): AsyncGenerator<{ width: number; height: number; y: Uint8Array }> {
   const info = await probeVideo(file);
   const { codedWidth: w, codedHeight: h } = info;
-  // gray8 from yuv420p is a plane copy when the range is kept; force it to stay as stored.
+  // Written as yuv420p, which the eval's files already are: no conversion, the Y plane as stored.
   const args = ['-hide_banner', '-v', 'error', '-nostdin', '-i', file, ...(maxFrames ? ['-frames:v', String(maxFrames)] : []), '-an', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', 'pipe:1'];
   const child = spawn(resolveFfmpeg().ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
@@ -31,7 +31,7 @@ export async function* lumaPlanes(file: string, maxFrames?: number): AsyncGenera
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
   }
-  if (err.trim() && !/^\s*$/.test(err)) throw new RestoreError('input', `${file}: reading luma failed (${err.trim().split('\n').pop()})`);
+  if (err.trim()) throw new RestoreError('input', `${file}: reading luma failed (${err.trim().split('\n').pop()})`);
 }
 
 /** A still mask image scaled to w x h with nearest neighbour: true = hole. */
