@@ -23,6 +23,7 @@ beforeAll(async () => {
     outDir: out,
     cases: DEFAULT_CASES.filter((c) => c.name === 'x4-bicubic' || c.name === 'x4-boxes'),
     frames: 8,
+    flicker: true,
     variants: [{ name: 'default', backends: {} }, parseVariant('lanczos:upscale=lanczos,temporal=none')],
   });
 }, 400_000);
@@ -38,6 +39,7 @@ describe('npm run eval (fixture version)', () => {
       expect(row.frames).toBe(8);
       expect(row.psnrAvg).toBeGreaterThan(15);
       expect(row.ssimAll).toBeGreaterThan(0.3);
+      expect(row.flicker).toBeGreaterThan(0);
     }
     const html = readFileSync(path.join(out, 'eval.html'), 'utf8');
     expect(html).toMatch(/<svg id="gain-restore-default"/);
@@ -47,6 +49,7 @@ describe('npm run eval (fixture version)', () => {
   it('restore with --upscale lanczos and nothing else equals plain ffmpeg lanczos on luma', () => {
     const row = (m: string) => r.rows.find((x) => x.case === 'x4-bicubic' && x.method === m)!;
     expect(Math.abs(row('restore:lanczos').psnrY - row('ffmpeg-lanczos').psnrY)).toBeLessThanOrEqual(0.05);
+    expect(Math.abs(row('restore:lanczos').flicker! - row('ffmpeg-lanczos').flicker!)).toBeLessThan(0.05);
   });
 
   it('the default beats ffmpeg lanczos on the clean x4 case, and outside the holes on the box case (pinned)', () => {

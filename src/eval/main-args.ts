@@ -10,7 +10,8 @@ export function parseVariant(s: string): Variant {
   for (const kv of list(spec)) {
     const [k, v] = kv.split('=');
     if (!k || v === undefined) throw new Error(`--variant ${s}: expected NAME:stage=backend[,stage=backend]`);
-    if (k === 'backproject') options.backproject = Number(v);
+    if (k === 'backproject' || k === 'srFrames') options[k] = Number(v);
+    else if (k === 'quality') (options as Record<string, unknown>).quality = v;
     else backends[k] = v;
   }
   return { name, backends, options };

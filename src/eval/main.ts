@@ -7,6 +7,7 @@
  *   --only s1,s2       only clips whose name contains one of these
  *   --frames N         frames per case (default 2 s of each clip)
  *   --variant NAME:stage=backend[,stage=backend]   an extra restore row (repeatable), e.g. rdn:upscale=rdn
+ *   --flicker          also measure each output's flicker (warping error; slower)
  */
 import path from 'node:path';
 import { Command } from 'commander';
@@ -22,6 +23,7 @@ const program = new Command('eval')
   .option('--cases <list>', 'cases to run', list)
   .option('--only <list>', 'clips whose name contains one of these', list)
   .option('--frames <n>', 'frames per case', (v) => Number(v))
+  .option('--flicker', "also measure each output's flicker (warping error, one optical flow per frame pair)")
   .option('--variant <spec>', 'extra restore configuration NAME:stage=backend,...', (v, acc: Variant[]) => [...acc, parseVariant(v)], [] as Variant[])
   .action(async (o) => {
     const clipsDir = o.clips ?? defaultClipsDir(packageRoot);
@@ -31,7 +33,7 @@ const program = new Command('eval')
     }
     const cases = o.cases ? DEFAULT_CASES.filter((c) => o.cases.includes(c.name)) : undefined;
     const log = createLogger({});
-    const r = await runEval({ clipsDir, outDir: o.out, cases, only: o.only, frames: o.frames, variants: [...DEFAULT_VARIANTS, ...o.variant], log });
+    const r = await runEval({ clipsDir, outDir: o.out, cases, only: o.only, frames: o.frames, flicker: !!o.flicker, variants: [...DEFAULT_VARIANTS, ...o.variant], log });
     log.info(`eval: ${r.rows.length} rows in ${r.wallSeconds} s -> ${path.join(o.out, 'eval.md')}`);
   });
 

@@ -16,6 +16,7 @@ const COLS: [string, (r: EvalRow) => string][] = [
   ['SSIM all', (r) => f(r.ssimAll, 4)],
   ['Y in holes', (r) => f(r.holeY)],
   ['Y outside holes', (r) => f(r.outsideY)],
+  ['flicker', (r) => f(r.flicker, 3)],
   ['ms/frame', (r) => f(r.msPerFrame, 0)],
 ];
 

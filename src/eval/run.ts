@@ -10,6 +10,9 @@ import { promises as fs, existsSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../media/encode.js';
 import { ffmpegScores } from '../metrics/ffmpeg.js';
+import { FlickerAccumulator } from '../metrics/flicker.js';
+import { decodeFrames } from '../media/decode.js';
+import { probeVideo } from '../media/probe.js';
 import { defaultOptions, runRestore } from '../pipeline/run.js';
 import { silentLogger, type Logger } from '../pipeline/log.js';
 import type { RestoreOptions } from '../pipeline/types.js';
@@ -44,6 +47,8 @@ export interface EvalRow {
   ssimY: number;
   holeY?: number;
   outsideY: number;
+  /** With `flicker`: the output's warping error (src/metrics/flicker.ts), mean over frames. */
+  flicker?: number;
   /** restore only: wall ms per frame (pipeline, not scoring). */
   msPerFrame?: number;
   /** restore only: the backend each stage ran ('-' when it did not run). */
@@ -62,6 +67,8 @@ export interface EvalOptions {
   /** Photo a swap case changes the person into (default: the first photo in clipsDir, else skip). */
   swapPhoto?: string;
   crf?: number;
+  /** Also measure each output's flicker (one optical flow per frame pair: slower). */
+  flicker?: boolean;
   log?: Logger;
 }
 
@@ -79,8 +86,19 @@ export interface EvalResult {
 
 export const DEFAULT_VARIANTS: Variant[] = [{ name: 'default', backends: {} }];
 
-async function score(out: string, c: BuiltCase, holes: Uint8Array | undefined) {
-  const [s, r] = await Promise.all([ffmpegScores(out, c.reference, { crop: c.size }), regionScores(out, c.reference, holes)]);
+/** Mean flicker of a video (warping error between consecutive frames). */
+async function videoFlicker(file: string): Promise<number> {
+  const acc = new FlickerAccumulator();
+  for await (const f of decodeFrames(await probeVideo(file))) acc.push(f);
+  return +acc.summary().mean.toFixed(4);
+}
+
+async function score(out: string, c: BuiltCase, holes: Uint8Array | undefined, flicker = false) {
+  const [s, r, fl] = await Promise.all([
+    ffmpegScores(out, c.reference, { crop: c.size }),
+    regionScores(out, c.reference, holes),
+    flicker ? videoFlicker(out) : Promise.resolve(undefined),
+  ]);
   return {
     frames: s.frames,
     psnrY: +s.psnr.y.toFixed(3),
@@ -91,6 +109,7 @@ async function score(out: string, c: BuiltCase, holes: Uint8Array | undefined) {
     ssimY: +s.ssim.y.toFixed(5),
     ...(r.holeY !== undefined ? { holeY: r.holeY } : {}),
     outsideY: r.outsideY,
+    ...(fl !== undefined ? { flicker: fl } : {}),
   };
 }
 
@@ -139,10 +158,10 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
       const rows: EvalRow[] = [];
       for (const flags of ['bicubic', 'lanczos'] as const) {
         const out = await ffmpegUpscale(c.input, c.size, flags, path.join(dir, `ffmpeg-${flags}.mp4`), crf);
-        rows.push({ ...base, method: `ffmpeg-${flags}`, ...(await score(out, c, holes)) });
+        rows.push({ ...base, method: `ffmpeg-${flags}`, ...(await score(out, c, holes, o.flicker)) });
       }
       const bound = await ffmpegUpscale(c.cleanLow, c.size, 'lanczos', path.join(dir, 'perfect-fill-lanczos.mp4'), crf);
-      rows.push({ ...base, method: 'perfect-fill+lanczos', ...(await score(bound, c, holes)) });
+      rows.push({ ...base, method: 'perfect-fill+lanczos', ...(await score(bound, c, holes, o.flicker)) });
       for (const v of variants) {
         const out = path.join(dir, `restore-${v.name}.mp4`);
         const r = await runRestore(
@@ -165,7 +184,7 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
         rows.push({
           ...base,
           method: `restore:${v.name}`,
-          ...(await score(out, c, holes)),
+          ...(await score(out, c, holes, o.flicker)),
           msPerFrame: +(1000 / Math.max(1e-9, r.report.timing.fps)).toFixed(1),
           stages: Object.fromEntries(r.report.stages.map((s) => [s.name, s.ran ? s.backend : '-'])),
         });
