@@ -106,7 +106,7 @@ export interface RestoreOptions {
   srKernel?: string;
   /** Back-projection iterations after upscaling (default: 2, or 0 for lanczos/bicubic asked by name). */
   backproject?: number;
-  /** Neighbouring input frames each side that the back-projection also matches (default 2, 0 = none). */
+  /** Neighbouring input frames each side that the back-projection also matches (default 0 = none). */
   srFrames?: number;
   crf: number;
   preset: string;

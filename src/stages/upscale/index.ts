@@ -254,10 +254,10 @@ export const DEFAULT_BACKPROJECT_ITERATIONS = 2;
 /** Lanczos window of the first estimate that back-projection refines. */
 export const BACKPROJECT_LANCZOS_LOBES = 4;
 /** Input frames each side that the back-projection matches by default. */
-// Measured on the three dev clips (x4 bicubic, 12 frames): ±2 frames keep the PSNR gain (+0.41 dB mean, as with
-// none) and bring the flicker below plain Lanczos (0.644/0.369/0.178 vs 0.719/0.393/0.186; without them
-// 0.825/0.411/0.206), for about 2.2x the time of the upscale stage.
-export const DEFAULT_SR_FRAMES = 2;
+// Off by default. Measured on the three dev clips: ±2 frames bring the flicker below plain Lanczos
+// (0.644/0.369/0.178 vs 0.719/0.393/0.186; one frame: 0.825/0.411/0.206), but over the full eval
+// (2 s per case) they lowered talk-child's x4 gain from +0.30 to +0.19 dB, for ~2.2x the upscale time.
+export const DEFAULT_SR_FRAMES = 0;
 
 
 /**
