@@ -21,6 +21,7 @@ import { queueError, RestoreError, usageError } from '../errors.js';
 import { ensureWritableDir } from '../media/encode.js';
 import type { Logger } from '../pipeline/log.js';
 import { silentLogger } from '../pipeline/log.js';
+import type { QueueProgressEvent } from '../pipeline/progress.js';
 import type { RestoreOptions } from '../pipeline/types.js';
 import { discoverJobs } from './discover.js';
 import { hashValue } from './hash.js';
@@ -237,8 +238,7 @@ export async function enqueueBatch(dir: string, o: EnqueueOptions): Promise<Enqu
   const unlock = await takeLock(outDir);
   const queue = openQueue(o.queue);
   try {
-    const store = new ManifestStore(outDir, await loadManifest(outDir, (m) => log.warn(m)));
-    for (const p of plans) store.data.videos[p.job.id] = manifestEntryOf(store.data.videos[p.job.id], p);
+    const store = await storeWith(outDir, plans, log);
     const s: EnqueueSummary = { queue: `${o.queue.display} ${o.queue.name}`, videos: plans.length, added: 0, queued: 0, done: 0, failed: 0, retried: 0, unreadable: 0, jobIds: {} };
     let hashed = 0;
     const now = new Date().toISOString();
@@ -313,16 +313,14 @@ export async function enqueueBatch(dir: string, o: EnqueueOptions): Promise<Enqu
   }
 }
 
-/** How the videos of one batch stand. */
-export interface QueueCounts {
-  videos: number;
-  done: number;
-  running: number;
-  /** Waiting, or waiting for a retry after a failed try. */
-  waiting: number;
-  failed: number;
-  /** Neither done nor in the queue (not enqueued yet, or its job was removed). */
-  missing: number;
+/** How the videos of one batch stand (the counts the progress bar shows). */
+export type QueueCounts = Omit<QueueProgressEvent, 'etaS' | 'unreachable'>;
+
+/** The folder's manifest with an entry for every planned video (kept state from earlier runs). */
+async function storeWith(outDir: string, plans: VideoPlan[], log: Logger): Promise<ManifestStore> {
+  const store = new ManifestStore(outDir, await loadManifest(outDir, (m) => log.warn(m)));
+  for (const p of plans) store.data.videos[p.job.id] = manifestEntryOf(store.data.videos[p.job.id], p);
+  return store;
 }
 
 export interface VideoQueueState {
@@ -476,8 +474,7 @@ export async function indexFromQueue(dir: string, o: QueueIndexOptions): Promise
   const unlock = await takeLock(outDir);
   const queue = openQueue(o.queue);
   try {
-    const store = new ManifestStore(outDir, await loadManifest(outDir, (m) => log.warn(m)));
-    for (const p of plans) store.data.videos[p.job.id] = manifestEntryOf(store.data.videos[p.job.id], p);
+    const store = await storeWith(outDir, plans, log);
     const entries = plans.map((p) => store.data.videos[p.job.id]!);
     const states = await statesOf(outDir, queue, entries, true);
     const resumed = new Set<string>();

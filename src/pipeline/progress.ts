@@ -45,8 +45,10 @@ export interface QueueProgressEvent {
   videos: number;
   done: number;
   running: number;
+  /** Waiting, or waiting for a retry after a failed try. */
   waiting: number;
   failed: number;
+  /** Neither done nor in the queue (not enqueued yet, or its job was removed). */
   missing: number;
   etaS?: number;
   unreachable?: string;
