@@ -85,6 +85,9 @@ export async function* decodeFrames(info: VideoInfo, opts: DecodeOptions = {}): 
 
   let failure: Error | undefined;
   let done = false;
+  // Settles when ffmpeg has ended or failed, so the outcome does not depend on which event lands first.
+  let settle: () => void = () => {};
+  const exited = new Promise<void>((r) => (settle = r));
   // fluent-ffmpeg spawns ffmpeg asynchronously: a kill asked for before that is applied on 'start'.
   let started = false;
   let killRequested = false;
@@ -98,6 +101,7 @@ export async function* decodeFrames(info: VideoInfo, opts: DecodeOptions = {}): 
     .format('rawvideo')
     .on('error', (err: Error, _stdout: string | null, stderr: string | null) => {
       if (!done) failure = new RestoreError('input', `${info.path}: decoding failed (${stderrTail(stderr) || err.message})`);
+      settle();
     })
     .on('start', () => {
       started = true;
@@ -105,6 +109,7 @@ export async function* decodeFrames(info: VideoInfo, opts: DecodeOptions = {}): 
     })
     .on('end', () => {
       done = true;
+      settle();
     });
   const stream = cmd.pipe() as Readable;
   // Killing ffmpeg does not always end fluent-ffmpeg's output stream: destroy it too.
@@ -139,11 +144,12 @@ export async function* decodeFrames(info: VideoInfo, opts: DecodeOptions = {}): 
         if (opts.maxFrames && index >= opts.maxFrames) return;
       }
     }
-    // The 'error' event may land just after the stream ends.
-    await new Promise((r) => setImmediate(r));
-    if (failure && !opts.signal?.aborted) throw failure;
+    // ffmpeg's 'end' or 'error' may land after the stream ends: wait for it (bounded).
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
     if (opts.signal?.aborted) return;
+    // No frame at all reads the same whichever way ffmpeg reported it.
     if (index === 0) throw inputError(`${info.path}: no frame could be decoded`, 'the file is corrupt or truncated');
+    if (failure) throw failure;
     const expected = opts.maxFrames ? Math.min(opts.maxFrames, info.frameCount) : info.frameCount;
     if ((opts.checkCount ?? true) && info.frameCountExact && index < expected - Math.max(2, Math.round(expected * 0.02))) {
       throw inputError(`${info.path}: truncated or corrupt: decoded ${index} of ${expected} frames`);
