@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { VideoEncoder } from '../dist/media/encode.js';
 import { resolveFfmpeg } from '../dist/media/ffmpeg.js';
 import { degradeClip } from '../dist/pipeline/degrade.js';
-import { swapIdentityInClip } from '../dist/stages/degrade-swap.js';
+import { swapIdentityInClip } from '../dist/pipeline/degrade-swap.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const src = path.join(root, 'fixtures/source/astronaut.png');

@@ -16,7 +16,7 @@ import {
   type Affine,
 } from '../src/faces/align.js';
 import type { RgbFrame } from '../src/media/frame.js';
-import { fixturesDir } from '../src/models/paths.js';
+import { fixturesDir } from '../src/util/paths.js';
 
 async function loadPng(p: string): Promise<RgbFrame> {
   const { data, info } = await sharp(p).removeAlpha().raw().toBuffer({ resolveWithObject: true });

@@ -17,7 +17,7 @@ import { readHistory } from '../src/batch/history.js';
 import { runBatch } from '../src/batch/runner.js';
 import { probeVideo } from '../src/media/probe.js';
 import { resolveFfmpeg } from '../src/media/ffmpeg.js';
-import { packageRoot } from '../src/models/paths.js';
+import { packageRoot } from '../src/util/paths.js';
 import { assertNoTornFile, ensureBuilt, walk } from './helpers/batch.js';
 
 // Cheap backends where the point is orchestration (the faces stage still runs: it decides "no face").

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBatch } from '../src/batch/runner.js';
 import { makeBatchFixture, ODD_NAME } from '../src/batch/fixtures.js';
 import type { BatchIndex } from '../src/batch/index-report.js';
-import { packageRoot } from '../src/models/paths.js';
+import { packageRoot } from '../src/util/paths.js';
 import { launchBrowser, openFile, type BrowserSession } from './helpers/browser.js';
 
 const SHOTS = path.join(packageRoot, 'reports', 'screenshots');

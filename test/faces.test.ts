@@ -11,14 +11,14 @@ import type { Face } from '../src/faces/types.js';
 import { decodeFrames } from '../src/media/decode.js';
 import type { RgbFrame } from '../src/media/frame.js';
 import { probeVideo } from '../src/media/probe.js';
-import { fixturesDir } from '../src/models/paths.js';
+import { fixturesDir } from '../src/util/paths.js';
 import { analyzeFaces, facesResultJson, registerFacesCommand } from '../src/cli/commands/faces.js';
 import { alignFace, pasteBack } from '../src/faces/align.js';
 import { faceOutline } from '../src/faces/mesh.js';
-import { benchFaces } from '../src/faces/bench.js';
+import { benchFaces } from '../src/bench/faces.js';
 import { createFacesStage } from '../src/stages/faces.js';
-import type { FrameItem, RestoreOptions, RunContext } from '../src/pipeline/types.js';
-import { silentLogger } from '../src/pipeline/log.js';
+import type { FrameItem, RestoreOptions, RunContext } from '../src/stages/types.js';
+import { silentLogger } from '../src/util/log.js';
 
 const ann = JSON.parse(readFileSync(path.join(fixturesDir, 'videos', 'annotations.json'), 'utf8'));
 const portraitPath = path.join(fixturesDir, 'source', 'astronaut.png');

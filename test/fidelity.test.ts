@@ -10,8 +10,8 @@ import { resolveFfmpeg } from '../src/media/ffmpeg.js';
 import { probeVideo } from '../src/media/probe.js';
 import { ffmpegScores } from '../src/metrics/ffmpeg.js';
 import { defaultOptions, runRestore } from '../src/pipeline/run.js';
-import { silentLogger } from '../src/pipeline/log.js';
-import type { RestoreOptions } from '../src/pipeline/types.js';
+import { silentLogger } from '../src/util/log.js';
+import type { RestoreOptions } from '../src/stages/types.js';
 import { fixture, tempDir } from './helpers/media.js';
 
 const tmp = tempDir('restore-fidelity-');

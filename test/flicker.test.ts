@@ -6,7 +6,7 @@ import type { RgbFrame } from '../src/media/frame.js';
 import { decodeFrames } from '../src/media/decode.js';
 import { probeVideo } from '../src/media/probe.js';
 import { FLICKER_DEFINITION, FlickerAccumulator, frameFlicker, summarizeFlicker } from '../src/metrics/flicker.js';
-import { fixturesDir } from '../src/models/paths.js';
+import { fixturesDir } from '../src/util/paths.js';
 
 /** The astronaut portrait, 256x256 RGB. */
 async function portrait(size = 256): Promise<RgbFrame> {

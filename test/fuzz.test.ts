@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXIT, isRestoreError } from '../src/errors.js';
 import { seededRandom } from '../src/pipeline/degrade.js';
-import { silentLogger } from '../src/pipeline/log.js';
+import { silentLogger } from '../src/util/log.js';
 import { defaultOptions, runRestore } from '../src/pipeline/run.js';
 import { restore } from './helpers/cli.js';
 import { fixture, tempDir } from './helpers/media.js';

@@ -12,8 +12,8 @@ import { ffmpegWriteCause, removeStalePartials } from '../src/media/encode.js';
 import { resolveFfmpeg } from '../src/media/ffmpeg.js';
 import { STAGE_OPTIONS } from '../src/pipeline/backends.js';
 import { defaultOptions, planOutputSize, runRestore, scoredFramesLine } from '../src/pipeline/run.js';
-import { silentLogger } from '../src/pipeline/log.js';
-import type { RestoreOptions } from '../src/pipeline/types.js';
+import { silentLogger } from '../src/util/log.js';
+import type { RestoreOptions } from '../src/stages/types.js';
 import { CLI, oneErrorLine, restore } from './helpers/cli.js';
 import { ffmpegRun, fixture, tempDir } from './helpers/media.js';
 

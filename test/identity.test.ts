@@ -14,7 +14,7 @@ import { cosine, createFaceresDescriptor, meanEmbedding, type FaceDescriptor } f
 import { findIdentityFace, loadIdentity, readImage } from '../src/faces/identity.js';
 import type { RgbFrame } from '../src/media/frame.js';
 import { summarizeIdentity } from '../src/metrics/identity.js';
-import { fixturesDir } from '../src/models/paths.js';
+import { fixturesDir } from '../src/util/paths.js';
 import { loadSession, ort } from '../src/models/session.js';
 import { convertTfjsGraph, decodeWeights, TfjsConvertError, type TfjsGraphModelJson } from '../src/models/tfjs-graph/convert.js';
 import { RestoreError } from '../src/errors.js';

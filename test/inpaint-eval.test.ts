@@ -5,7 +5,7 @@
  */
 import { describe, expect, it, beforeAll } from 'vitest';
 import path from 'node:path';
-import { fixturesDir } from '../src/models/paths.js';
+import { fixturesDir } from '../src/util/paths.js';
 import { loadCase, scoreCase, type EvalMethod as Method, type LoadedCase as Case } from '../src/stages/inpaint/eval.js';
 
 /** Pinned means (mask PSNR dB, mask SSIM, frame PSNR dB, frame SSIM), measured when written. */

@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { FaceAnalyzer } from '../src/faces/analyzer.js';
 import type { Face } from '../src/faces/types.js';
 import { createMask, type Mask, type RgbFrame } from '../src/media/frame.js';
-import { fixturesDir } from '../src/models/paths.js';
+import { fixturesDir } from '../src/util/paths.js';
 import { prepareMeshSource } from '../src/stages/swap/mesh.js';
 import { faceRegionMask, holeRegionScores } from '../src/stages/inpaint/eval.js';
 import { completeMesh, FaceBank, faceHoleFill, makeFaceRef } from '../src/stages/inpaint/face.js';

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { degradeClip } from '../src/pipeline/degrade.js';
-import { fixturesDir } from '../src/models/paths.js';
+import { fixturesDir } from '../src/util/paths.js';
 import { loadCase, scoreCase, type EvalMethod } from '../src/stages/inpaint/eval.js';
 
 const CASES = [

@@ -13,7 +13,7 @@ import { decodeFrames } from '../src/media/decode.js';
 import { VideoEncoder } from '../src/media/encode.js';
 import { probeVideo } from '../src/media/probe.js';
 import type { Mask, RgbFrame } from '../src/media/frame.js';
-import { fixturesDir } from '../src/models/paths.js';
+import { fixturesDir } from '../src/util/paths.js';
 import { rasterizeShapes, seededRandom, type PaintShape } from '../src/pipeline/degrade.js';
 import { detectPaintedMask, maskAgreement } from '../src/stages/inpaint/auto.js';
 import { autoMaskSummary } from '../src/stages/inpaint/index.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { decodeFrames } from '../src/media/decode.js';
 import { probeVideo } from '../src/media/probe.js';
 import type { RgbFrame } from '../src/media/frame.js';
-import { fixturesDir } from '../src/models/paths.js';
+import { fixturesDir } from '../src/util/paths.js';
 import { detectPaintedMask, maskAgreement } from '../src/stages/inpaint/auto.js';
 import sharp from 'sharp';
 import { binarizeMask, maskFromFrame } from '../src/stages/inpaint/mask.js';

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { VideoEncoder } from '../src/media/encode.js';
 import { createFrame, createMask } from '../src/media/frame.js';
 import { probeVideo, type VideoInfo } from '../src/media/probe.js';
-import { fixturesDir } from '../src/models/paths.js';
+import { fixturesDir } from '../src/util/paths.js';
 import { binarizeMask, dilateMask, erodeMask, openMaskSource } from '../src/stages/inpaint/mask.js';
 import { isRestoreError } from '../src/errors.js';
 

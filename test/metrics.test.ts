@@ -19,7 +19,7 @@ import { probeVideo } from '../src/media/probe.js';
 import { compareFrameStreams, compareVideos, MetricsAccumulator } from '../src/metrics/compare.js';
 import { frameMetrics, PSNR_CAP_DB, psnrFromMse, ssimGray, summarize } from '../src/metrics/frame.js';
 import { RestoreError } from '../src/errors.js';
-import { fixturesDir } from '../src/models/paths.js';
+import { fixturesDir } from '../src/util/paths.js';
 import { metricsCommand } from '../src/cli/commands/metrics.js';
 
 const W = 128;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeVideo } from '../src/media/probe.js';
 import { defaultOptions, runRestore, type RunResult } from '../src/pipeline/run.js';
-import { silentLogger } from '../src/pipeline/log.js';
+import { silentLogger } from '../src/util/log.js';
 import { fixture, tempDir } from './helpers/media.js';
 
 const tmp = tempDir('restore-pipeline-');

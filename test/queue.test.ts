@@ -14,7 +14,7 @@ import type { BatchIndex } from '../src/batch/index-report.js';
 import type { BatchManifest } from '../src/batch/manifest.js';
 import { jobIdOf, parseQueueUrl } from '../src/batch/queue.js';
 import { batchCommand, queueBatchCommand } from '../src/cli/commands/batch.js';
-import { packageRoot } from '../src/models/paths.js';
+import { packageRoot } from '../src/util/paths.js';
 import { assertNoTornFile, ensureBuilt, walk } from './helpers/batch.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 

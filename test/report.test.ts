@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { RgbFrame } from '../src/media/frame.js';
 import { frameMetrics, summarize } from '../src/metrics/frame.js';
 import { RestoreError } from '../src/errors.js';
-import { fixturesDir } from '../src/models/paths.js';
+import { fixturesDir } from '../src/util/paths.js';
 import { framesCsv, reportJson, writeRunReports } from '../src/report/write.js';
 import type { RunReport } from '../src/report/types.js';
 

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TEMPLATES, templatePoints } from '../src/faces/align.js';
 import type { Face, Point } from '../src/faces/types.js';
 import type { RgbFrame } from '../src/media/frame.js';
-import type { FrameItem, RestoreOptions, RunContext, Stage } from '../src/pipeline/types.js';
-import { silentLogger } from '../src/pipeline/log.js';
+import type { FrameItem, RestoreOptions, RunContext, Stage } from '../src/stages/types.js';
+import { silentLogger } from '../src/util/log.js';
 import { createRestoreFaceStage } from '../src/stages/restore-face.js';
 import { affineImageModel, markerModel, writeModel } from './helpers/tiny-models.js';
 

@@ -18,7 +18,7 @@ import { applyAffine, invertAffine, templatePoints, type Affine, type TemplateNa
 import type { Face } from '../src/faces/types.js';
 import { OnnxGraphBuilder, attr } from '../src/models/onnx-builder.js';
 import { openSwapModel, readEmap, vecMat } from '../src/stages/swap/models.js';
-import { fixturesDir } from '../src/models/paths.js';
+import { fixturesDir } from '../src/util/paths.js';
 import type { RgbFrame } from '../src/media/frame.js';
 import { RestoreError } from '../src/errors.js';
 
@@ -286,7 +286,7 @@ describe('swap stage with a model backend (tiny inswapper)', () => {
   it('runs the model on every frame face, publishes identity similarity, reports the backend', async () => {
     const { FaceAnalyzer } = await import('../src/faces/analyzer.js');
     const { createSwapStage } = await import('../src/stages/swap/index.js');
-    const { silentLogger } = await import('../src/pipeline/log.js');
+    const { silentLogger } = await import('../src/util/log.js');
     const spec = CASES[3].spec;
     const file = write('stage_inswapper.onnx', tinySwapper(spec));
     const analyzer = await FaceAnalyzer.create({ device: 'cpu' });

@@ -10,12 +10,12 @@ import type { RgbFrame } from '../src/media/frame.js';
 import { probeVideo } from '../src/media/probe.js';
 import { FlickerAccumulator } from '../src/metrics/flicker.js';
 import { frameMetrics } from '../src/metrics/frame.js';
-import { fixturesDir } from '../src/models/paths.js';
-import { silentLogger } from '../src/pipeline/log.js';
-import type { FrameItem, RestoreOptions, RunContext } from '../src/pipeline/types.js';
+import { fixturesDir } from '../src/util/paths.js';
+import { silentLogger } from '../src/util/log.js';
+import type { FrameItem, RestoreOptions, RunContext } from '../src/stages/types.js';
 import { createFacesStage } from '../src/stages/faces.js';
 import { createSwapStage } from '../src/stages/swap/index.js';
-import { createTemporalStage } from '../src/stages/temporal.js';
+import { createTemporalStage } from '../src/stages/temporal/index.js';
 
 const CLEAN = path.join(fixturesDir, 'videos', 'astronaut-pan.mp4');
 const HOPPER = path.join(fixturesDir, 'identities', 'grace-hopper.jpg');

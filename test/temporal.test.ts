@@ -7,10 +7,11 @@ import type { Mask, RgbFrame } from '../src/media/frame.js';
 import { probeVideo } from '../src/media/probe.js';
 import { FlickerAccumulator } from '../src/metrics/flicker.js';
 import { frameMetrics } from '../src/metrics/frame.js';
-import { fixturesDir } from '../src/models/paths.js';
-import { silentLogger } from '../src/pipeline/log.js';
-import type { FrameItem, RestoreOptions, RunContext, Stage } from '../src/pipeline/types.js';
-import { benchTemporal, changedRegion, createTemporalStage, type TemporalOptions } from '../src/stages/temporal.js';
+import { fixturesDir } from '../src/util/paths.js';
+import { silentLogger } from '../src/util/log.js';
+import type { FrameItem, RestoreOptions, RunContext, Stage } from '../src/stages/types.js';
+import { benchTemporal } from '../src/bench/temporal.js';
+import { changedRegion, createTemporalStage, type TemporalOptions } from '../src/stages/temporal/index.js';
 
 const CLIP = 'astronaut-pan.mp4';
 const N = 16;

@@ -7,7 +7,7 @@ import { halfToFloat, parseTflite } from '../src/models/tflite/model.js';
 import { evaluateTflite } from '../src/models/tflite/reference.js';
 import { ensureMediapipeOnnx, mediapipeSource } from '../src/models/tflite/mediapipe.js';
 import { loadSession, ort } from '../src/models/session.js';
-import { fixturesDir } from '../src/models/paths.js';
+import { fixturesDir } from '../src/util/paths.js';
 import sharp from 'sharp';
 
 /** The public-domain portrait resized to size x size, NHWC float, mapped by `f`. */

@@ -8,7 +8,7 @@ import type { Face, Point } from '../src/faces/types.js';
 import { decodeFrames } from '../src/media/decode.js';
 import type { RgbFrame } from '../src/media/frame.js';
 import { probeVideo } from '../src/media/probe.js';
-import { fixturesDir } from '../src/models/paths.js';
+import { fixturesDir } from '../src/util/paths.js';
 import { readFileSync } from 'node:fs';
 
 const ann = JSON.parse(readFileSync(path.join(fixturesDir, 'videos', 'annotations.json'), 'utf8'));

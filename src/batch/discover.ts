@@ -17,7 +17,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { inputError, usageError } from '../errors.js';
-import type { RestoreOptions } from '../pipeline/types.js';
+import type { RestoreOptions } from '../stages/types.js';
 import { shortHash } from './hash.js';
 
 export const VIDEO_EXTS = ['.mp4', '.mov', '.mkv', '.webm', '.avi', '.m4v'];

@@ -18,7 +18,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { resolveFfmpeg } from '../media/ffmpeg.js';
-import { fixturesDir } from '../models/paths.js';
+import { fixturesDir } from '../util/paths.js';
 
 const run = promisify(execFile);
 

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, type Job } from 'bullmq';
-import { packageRoot } from '../models/paths.js';
+import { packageRoot } from '../util/paths.js';
 import { checkQueue, connectionOf, type QueueJobData, type QueueJobResult, type QueueTarget } from './queue.js';
 
 export interface WorkerEvent {

@@ -16,10 +16,10 @@ import path from 'node:path';
 import PQueue from 'p-queue';
 import { EXIT, isRestoreError, RestoreError, usageError } from '../errors.js';
 import { ensureWritableDir, writeFileAtomic } from '../media/encode.js';
-import type { Logger } from '../pipeline/log.js';
-import { silentLogger } from '../pipeline/log.js';
+import type { Logger } from '../util/log.js';
+import { silentLogger } from '../util/log.js';
 import { defaultOptions, runRestore, toolVersion, type RunHooks, type RunResult } from '../pipeline/run.js';
-import type { RestoreOptions } from '../pipeline/types.js';
+import type { RestoreOptions } from '../stages/types.js';
 import { discoverJobs, type BatchJob } from './discover.js';
 import { hashFile, hashValue, shortHash } from './hash.js';
 import {

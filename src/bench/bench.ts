@@ -20,12 +20,12 @@ import { resolveFfmpeg } from '../media/ffmpeg.js';
 import { decodeFrames } from '../media/decode.js';
 import { lumaBt601 } from '../media/frame.js';
 import { probeVideo } from '../media/probe.js';
-import { packageRoot } from '../models/paths.js';
+import { packageRoot } from '../util/paths.js';
 import { rasterizeShapes, makeShapes } from '../pipeline/degrade.js';
 import type { RunReport } from '../report/types.js';
-import { benchFaces } from '../faces/bench.js';
+import { benchFaces } from './faces.js';
 import { estimateFlow } from '../flow/flow.js';
-import { benchSwapBackend } from '../stages/swap/index.js';
+import { benchSwapBackend } from './swap.js';
 
 const CLI = path.join(packageRoot, 'dist', 'cli', 'main.js');
 const fixture = (...p: string[]) => path.join(packageRoot, 'fixtures', ...p);

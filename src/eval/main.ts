@@ -11,8 +11,8 @@
  */
 import path from 'node:path';
 import { Command } from 'commander';
-import { createLogger } from '../pipeline/log.js';
-import { packageRoot } from '../models/paths.js';
+import { createLogger } from '../util/log.js';
+import { packageRoot } from '../util/paths.js';
 import { DEFAULT_CASES } from './cases.js';
 import { DEFAULT_VARIANTS, defaultClipsDir, runEval, type Variant } from './run.js';
 import { list, parseVariant } from './main-args.js';

@@ -21,11 +21,11 @@ import { modelError } from '../errors.js';
 import { writeFileAtomic } from '../media/encode.js';
 import type { RgbFrame } from '../media/frame.js';
 import { convertTfjsGraphFile } from '../models/tfjs-graph/convert.js';
-import { modelsDir } from '../models/paths.js';
+import { modelsDir } from '../util/paths.js';
 import { loadSession, ort, type DeviceRequest } from '../models/session.js';
 import { estimateSimilarity, templatePoints, warpAffine, type Affine } from './align.js';
 import type { Point } from './types.js';
-import { humanPackageRoot } from '../stages/swap/topology.js';
+import { humanPackageRoot } from '../util/paths.js';
 
 export type DescriptorKind = 'faceres' | 'arcface';
 

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import sharp from 'sharp';
-import { fixturesDir } from '../models/paths.js';
+import { fixturesDir } from '../util/paths.js';
 import { estimateFlow, endPointError, sampleBilinear, type FlowField, type FlowOptions } from './flow.js';
 
 export interface View {

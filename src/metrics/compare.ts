@@ -7,8 +7,8 @@ import type { RgbFrame } from '../media/frame.js';
 import { probeVideo, type VideoInfo } from '../media/probe.js';
 import { RestoreError } from '../errors.js';
 import { cropFrame, frameMetrics, summarize } from './frame.js';
-import { scoreFrameRemote } from '../workers/remote.js';
-import type { MetricsTaskArgs } from '../workers/tasks.js';
+import { scoreFrameRemote } from '../stages/threads/remote.js';
+import type { MetricsTaskArgs } from '../stages/threads/tasks.js';
 import type { CompareResult, FrameMetrics } from './types.js';
 
 /** How many pixels larger one side may be before a size difference is an error (yuv420p padding). */

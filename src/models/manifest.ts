@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { usageError } from '../errors.js';
-import { packageRoot } from './paths.js';
+import { packageRoot } from '../util/paths.js';
 
 export type ModelTask =
   | 'face-restore'

@@ -12,7 +12,7 @@ import { modelError, usageError } from '../errors.js';
 import { writeFileAtomic } from '../media/encode.js';
 import { checkContract, probeContract, sessionTensors, type BoundTensor } from './contract.js';
 import { getEntry, isEmbedded, loadManifest, type ModelEntry, type ModelTask } from './manifest.js';
-import { modelsDir } from './paths.js';
+import { modelsDir } from '../util/paths.js';
 import { ensureMediapipeOnnx, mediapipeSource, sourceHash as mediapipeHash, type MediapipeModel } from './tflite/mediapipe.js';
 import { loadSession, ort, type DeviceRequest, type LoadedSession } from './session.js';
 

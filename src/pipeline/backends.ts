@@ -6,7 +6,7 @@
 import { entriesFor } from '../models/manifest.js';
 import { INPAINT_BACKENDS } from '../stages/inpaint/index.js';
 import { SWAP_BACKENDS } from '../stages/swap/index.js';
-import { TEMPORAL_BACKENDS } from '../stages/temporal.js';
+import { TEMPORAL_BACKENDS } from '../stages/temporal/index.js';
 import { UPSCALE_BACKENDS } from '../stages/upscale/index.js';
 import { upscaleFamilies } from '../stages/upscale/families.js';
 

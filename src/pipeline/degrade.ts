@@ -11,7 +11,7 @@ import { ensureWritableDir, VideoEncoder, writeFileAtomic } from '../media/encod
 import { createMask, maskCoverage, type Mask, type RgbFrame } from '../media/frame.js';
 import { probeVideo } from '../media/probe.js';
 import { usageError } from '../errors.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../util/log.js';
 
 export interface DegradeOptions {
   clean: string;

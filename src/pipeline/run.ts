@@ -14,17 +14,17 @@ import { ffmpegScores, roundScores } from '../metrics/ffmpeg.js';
 import { summarize } from '../metrics/frame.js';
 import { scoreFrame } from '../metrics/compare.js';
 import { configureWorkers } from '../workers/pool.js';
-import { runStages } from './stage.js';
+import { runStages } from './chain.js';
 import type { FrameMetrics } from '../metrics/types.js';
-import { packageRoot } from '../models/paths.js';
+import { packageRoot } from '../util/paths.js';
 import { setNativeLogging } from '../models/session.js';
 import { stageRunReports } from '../report/write.js';
 import type { RunReport, Thumbnail, VideoSummary } from '../report/types.js';
 import { inputError, RestoreError, usageError } from '../errors.js';
-import { createLogger, type Logger } from './log.js';
-import { buildStages, type StageBuildContext } from './stages.js';
+import { createLogger, type Logger } from '../util/log.js';
+import { buildStages, type StageBuildContext } from './plan.js';
 import { validateModelChoices, validateOptionValues, validateOutputTarget } from './validate.js';
-import type { FrameItem, RestoreOptions, Stage, StageReport } from './types.js';
+import type { FrameItem, RestoreOptions, Stage, StageReport } from '../stages/types.js';
 import type { Box } from '../faces/types.js';
 
 export interface RunHooks {

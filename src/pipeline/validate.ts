@@ -12,7 +12,7 @@ import { chooseFaceRestoreModel } from '../stages/restore-face.js';
 import { QUALITY_PRESETS } from '../stages/upscale/index.js';
 import { RESAMPLE_KERNELS } from '../stages/upscale/backproject.js';
 import { STAGE_OPTIONS } from './backends.js';
-import type { RestoreOptions } from './types.js';
+import type { RestoreOptions } from '../stages/types.js';
 
 const DEVICES = ['auto', 'cpu', 'cuda'];
 

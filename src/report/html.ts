@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { FfmpegScores } from '../metrics/ffmpeg.js';
 import type { FrameMetrics, MetricsSummary } from '../metrics/types.js';
-import type { StageReport } from '../pipeline/types.js';
+import type { StageReport } from '../stages/types.js';
 import { frameIndices, valueKeys } from './csv.js';
 import { jsonForScript } from './escape.js';
 import { barChart, escapeHtml as esc, lineChart, type Series } from './svg.js';

@@ -1,7 +1,7 @@
 /** What a single run writes: report.json holds a RunReport; frames.csv and report.html derive from it. */
 import type { FrameMetrics, MetricsSummary } from '../metrics/types.js';
 import type { FfmpegScores } from '../metrics/ffmpeg.js';
-import type { StageReport } from '../pipeline/types.js';
+import type { StageReport } from '../stages/types.js';
 
 export interface VideoSummary {
   path: string;

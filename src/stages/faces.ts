@@ -6,9 +6,9 @@
 import { FaceAnalyzer } from '../faces/analyzer.js';
 import { TargetSelector, type TargetSelectorOptions } from '../faces/select.js';
 import { FaceTracker } from '../faces/track.js';
-import type { Logger } from '../pipeline/log.js';
-import { mapOrdered } from '../pipeline/stage.js';
-import type { FrameItem, RestoreOptions, Stage, StageReport } from '../pipeline/types.js';
+import type { Logger } from '../util/log.js';
+import { mapOrdered } from './kit.js';
+import type { FrameItem, RestoreOptions, Stage, StageReport } from './types.js';
 import type { DeviceRequest } from '../models/session.js';
 import { cloneFrame } from '../media/frame.js';
 

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import { packageRoot } from '../models/paths.js';
+import { packageRoot } from '../util/paths.js';
 
 /** Work done on behalf of one stage (or one pass). */
 export class CostMeter {
@@ -150,7 +150,7 @@ export class WorkerPool {
   constructor(size: number, threads?: number) {
     this.size = Math.max(1, Math.floor(size));
     this.threads = threads ?? Math.max(1, Math.floor(coreCount() / this.size));
-    const file = path.join(packageRoot, 'dist', 'workers', 'worker.js');
+    const file = path.join(packageRoot, 'dist', 'stages', 'threads', 'worker.js');
     // one direct channel per pair of workers (peer.ts: the temporal actor's helper flows)
     const ports: MessagePort[][] = Array.from({ length: this.size }, () => []);
     for (let i = 0; i < this.size; i++) {

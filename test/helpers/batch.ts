@@ -5,7 +5,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { expect } from 'vitest';
 import { probeVideo } from '../../src/media/probe.js';
-import { packageRoot } from '../../src/models/paths.js';
+import { packageRoot } from '../../src/util/paths.js';
 
 /** Every file under `dir`, relative, '/'-separated. */
 export function walk(dir: string, base = dir): string[] {

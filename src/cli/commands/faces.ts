@@ -16,7 +16,7 @@ import { decodeFrames } from '../../media/decode.js';
 import { ensureWritableDir, VideoEncoder } from '../../media/encode.js';
 import { cloneFrame, type RgbFrame } from '../../media/frame.js';
 import { probeVideo } from '../../media/probe.js';
-import { createLogger } from '../../pipeline/log.js';
+import { createLogger } from '../../util/log.js';
 import { parseNumber, printJson, runAction, signalController } from '../util.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff', '.gif', '.avif']);

@@ -1,6 +1,6 @@
 /** Registers the commands whose work lives in other modules (metrics, faces, models, batch). */
 import type { Command } from 'commander';
-import type { RestoreOptions } from '../../pipeline/types.js';
+import type { RestoreOptions } from '../../stages/types.js';
 import { parseNumber, printJson, runAction, signalController } from '../util.js';
 import { registerBatchCommand } from './batch.js';
 import { registerWorkerCommand } from './worker.js';

@@ -10,7 +10,7 @@ import https from 'node:https';
 import { inputError, modelError, outputError, usageError } from '../../errors.js';
 import { getEntry, isEmbedded, loadManifest, type ModelEntry, type ModelTask } from '../../models/manifest.js';
 import { howToAdd, modelPath, modelStatus, sha256File, verifyModel, type ModelStatus, type VerifyResult } from '../../models/registry.js';
-import { modelsDir } from '../../models/paths.js';
+import { modelsDir } from '../../util/paths.js';
 import { cudaProviderInstalled } from '../../models/session.js';
 import { chooseUpscaleBackend } from '../../stages/upscale/index.js';
 import { chooseFaceRestoreModel } from '../../stages/restore-face.js';

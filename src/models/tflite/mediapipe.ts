@@ -7,7 +7,7 @@ import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { modelError } from '../../errors.js';
-import { modelsDir } from '../paths.js';
+import { modelsDir } from '../../util/paths.js';
 import { convertTflite, CONVERTER_VERSION, UnsupportedOpError } from './convert.js';
 
 export type MediapipeModel = 'face_detection_short_range' | 'face_detection_full_range' | 'face_landmark';

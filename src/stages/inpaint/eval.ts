@@ -17,7 +17,7 @@ import { consistentMask, flowPair, flowPlane, warpingError } from '../../metrics
 import { harmonicFill } from './harmonic.js';
 import { binarizeMask, maskFromFrame } from './mask.js';
 import { spatialFill } from './patchmatch.js';
-import { FlowCache, prepareWindowFrame, temporalFill } from './temporal.js';
+import { FlowCache, prepareWindowFrame, temporalFill } from './propagate.js';
 
 export interface MaskedMetrics {
   /** RGB PSNR over the hole pixels (dB, capped like src/metrics). */

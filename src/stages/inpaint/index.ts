@@ -14,9 +14,9 @@ import path from 'node:path';
 import { createFrame, createMask, maskCoverage, type Mask, type RgbFrame } from '../../media/frame.js';
 import { VideoEncoder } from '../../media/encode.js';
 import type { VideoInfo } from '../../media/probe.js';
-import type { FrameItem, RestoreOptions, RunContext, Stage, StageReport } from '../../pipeline/types.js';
-import type { Logger } from '../../pipeline/log.js';
-import { skippedStage } from '../../pipeline/stage.js';
+import type { FrameItem, RestoreOptions, RunContext, Stage, StageReport } from '../types.js';
+import type { Logger } from '../../util/log.js';
+import { skippedStage } from '../kit.js';
 import { entriesFor } from '../../models/manifest.js';
 import { modelStatus } from '../../models/registry.js';
 import { RestoreError, usageError } from '../../errors.js';
@@ -30,7 +30,7 @@ import { harmonicFill } from './harmonic.js';
 import { dilateMask, openMaskSource, type MaskSource } from './mask.js';
 import { openModelInpainter, type ModelInpainter } from './models.js';
 import { spatialFill } from './patchmatch.js';
-import { FlowCache, prepareWindowFrame, temporalFill, type WindowFrame } from './temporal.js';
+import { FlowCache, prepareWindowFrame, temporalFill, type WindowFrame } from './propagate.js';
 
 export const INPAINT_BACKENDS = ['auto', 'mat', 'lama', 'builtin', 'spatial', 'harmonic', 'none'] as const;
 

@@ -8,21 +8,9 @@
  * The eye and inner-lip rings are MediaPipe's published landmark indices.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { modelError } from '../../errors.js';
-
-const require = createRequire(import.meta.url);
-
-/** Root folder of the installed @vladmandic/human package (its exports map hides package.json). */
-export function humanPackageRoot(): string {
-  let dir = path.dirname(require.resolve('@vladmandic/human'));
-  for (let i = 0; i < 4; i++) {
-    if (existsSync(path.join(dir, 'package.json')) && path.basename(dir) === 'human') return dir;
-    dir = path.dirname(dir);
-  }
-  throw new Error('package root of @vladmandic/human not found');
-}
+import { humanPackageRoot } from '../../util/paths.js';
 
 /** Upper and lower lid of each eye (MediaPipe rings `*EyeUpper0` + `*EyeLower0`). */
 export const RIGHT_EYE_RING = [246, 161, 160, 159, 158, 157, 173, 33, 7, 163, 144, 145, 153, 154, 155, 133];

@@ -11,9 +11,9 @@
 import sharp from 'sharp';
 import { modelError, usageError } from '../../errors.js';
 import type { RgbFrame } from '../../media/frame.js';
-import type { Logger } from '../../pipeline/log.js';
-import { skippedStage, StageStats } from '../../pipeline/stage.js';
-import type { FrameItem, RestoreOptions, Stage } from '../../pipeline/types.js';
+import type { Logger } from '../../util/log.js';
+import { skippedStage, StageStats } from '../kit.js';
+import type { FrameItem, RestoreOptions, Stage } from '../types.js';
 import { DEFAULT_COLOUR, type Colour } from '../../media/colour.js';
 import { cloneFrame } from '../../media/frame.js';
 import { addLuma, lumaFromPlanes, planesForEncode, planesToRgb } from '../../media/planes.js';

@@ -12,10 +12,10 @@ import { createFacesStage } from '../stages/faces.js';
 import { createInpaintStage } from '../stages/inpaint/index.js';
 import { createRestoreFaceStage } from '../stages/restore-face.js';
 import { createSwapStage } from '../stages/swap/index.js';
-import { createTemporalStage } from '../stages/temporal.js';
+import { createTemporalStage } from '../stages/temporal/index.js';
 import { createUpscaleStage } from '../stages/upscale/index.js';
-import type { RestoreOptions, RunContext, Stage } from './types.js';
-import { skippedStage } from './stage.js';
+import type { RestoreOptions, RunContext, Stage } from '../stages/types.js';
+import { skippedStage } from '../stages/kit.js';
 import { FACES_MODES } from './backends.js';
 
 export interface StageBuildContext extends RunContext {

@@ -7,9 +7,9 @@
  * numbers as one thread.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { estimateFlow } from '../flow/flow.js';
-import { serialFlows, type BothFlows } from '../metrics/flicker.js';
-import { threadCpuMs } from './pool.js';
+import { estimateFlow } from '../../flow/flow.js';
+import { serialFlows, type BothFlows } from '../../metrics/flicker.js';
+import { threadCpuMs } from '../../workers/pool.js';
 
 interface FlowJob {
   /** 0 pending, 1 taken, 2 done */

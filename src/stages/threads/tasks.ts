@@ -2,13 +2,13 @@
  * What the pool workers can run besides model calls: stateless named tasks and stateful actors
  * (an object kept in one worker across calls). Each returns its value and the buffers to move.
  */
-import type { Face } from '../faces/types.js';
-import type { Mask, RgbFrame } from '../media/frame.js';
-import { cropFrame, frameMetrics } from '../metrics/frame.js';
-import { prepareTemporal, TemporalSmoother, type TemporalOptions, type TemporalPrepared } from '../stages/temporal.js';
-import { flowPair } from '../metrics/flicker.js';
+import type { Face } from '../../faces/types.js';
+import type { Mask, RgbFrame } from '../../media/frame.js';
+import { cropFrame, frameMetrics } from '../../metrics/frame.js';
+import { prepareTemporal, TemporalSmoother, type TemporalOptions, type TemporalPrepared } from '../temporal/smoother.js';
+import { flowPair } from '../../metrics/flicker.js';
 import { peerFlows } from './peer.js';
-import { transferable } from './pool.js';
+import { transferable } from '../../workers/pool.js';
 
 export interface TaskResult {
   value: unknown;

@@ -2,13 +2,13 @@
  * Main-thread handles on work that runs in the pool: the temporal smoother of one run (an
  * actor, since each frame needs the previous output) and the per-frame scoring task.
  */
-import type { Face } from '../faces/types.js';
-import type { Mask, RgbFrame } from '../media/frame.js';
-import type { FrameMetrics } from '../metrics/types.js';
-import type { FrameItem } from '../pipeline/types.js';
-import { mapOrdered } from '../pipeline/stage.js';
-import type { TemporalFrameResult, TemporalOptions, TemporalPrepared } from '../stages/temporal.js';
-import { getPool, RemoteActor, transferable } from './pool.js';
+import type { Face } from '../../faces/types.js';
+import type { Mask, RgbFrame } from '../../media/frame.js';
+import type { FrameMetrics } from '../../metrics/types.js';
+import type { FrameItem } from '../types.js';
+import { mapOrdered } from '../kit.js';
+import type { TemporalFrameResult, TemporalOptions, TemporalPrepared } from '../temporal/smoother.js';
+import { getPool, RemoteActor, transferable } from '../../workers/pool.js';
 import type { MetricsTaskArgs } from './tasks.js';
 
 export interface SmootherLike {

@@ -6,12 +6,12 @@ import path from 'node:path';
 import { decodeFrames } from '../media/decode.js';
 import type { RgbFrame } from '../media/frame.js';
 import { probeVideo } from '../media/probe.js';
-import { fixturesDir } from '../models/paths.js';
+import { fixturesDir } from '../util/paths.js';
 import type { DeviceRequest } from '../models/session.js';
-import { alignFace, pasteBack } from './align.js';
-import { FaceAnalyzer } from './analyzer.js';
-import { FaceTracker } from './track.js';
-import type { Face } from './types.js';
+import { alignFace, pasteBack } from '../faces/align.js';
+import { FaceAnalyzer } from '../faces/analyzer.js';
+import { FaceTracker } from '../faces/track.js';
+import type { Face } from '../faces/types.js';
 
 export interface FacesBench {
   clip: string;

@@ -1,5 +1,5 @@
 /**
- * The temporal stage (`temporal`): flow-guided smoothing of the regions the earlier stages
+ * The temporal smoother, the pixel work of the temporal stage (index.ts): flow-guided smoothing of the regions the earlier stages
  * changed (restored/swapped faces, filled holes), and the flicker measurement of the output.
  *
  * Backends (opts.backends.temporal): 'auto' (= 'flow'), 'flow', 'none'.
@@ -27,28 +27,20 @@
  * x(t-1) warped with the same flow), and reports the means and the share of pixels smoothed.
  * Memory: the previous output frame, its luma and flow plane, and the previous input's luma.
  */
-import { usageError } from '../errors.js';
-import type { Face } from '../faces/types.js';
-import { lumaBt601, type Mask, type RgbFrame } from '../media/frame.js';
+import type { Face } from '../../faces/types.js';
+import { lumaBt601, type Mask, type RgbFrame } from '../../media/frame.js';
 import {
   bilinear,
   boxMean,
   consistentMask,
-  FLICKER_DEFINITION,
   FLICKER_FLOW_MAX_SIDE,
   flowPair,
   flowPlane,
   warpingError,
   type FlowPair,
   type FlowPlane,
-} from '../metrics/flicker.js';
-import { resizePlane } from '../flow/flow.js';
-import type { Logger } from '../pipeline/log.js';
-import { skippedStage, StageStats } from '../pipeline/stage.js';
-import type { FrameItem, RestoreOptions, Stage, StageReport } from '../pipeline/types.js';
-import { remoteSmoother } from '../workers/remote.js';
-
-export const TEMPORAL_BACKENDS = ['auto', 'flow', 'none'] as const;
+} from '../../metrics/flicker.js';
+import { resizePlane } from '../../flow/flow.js';
 
 export interface TemporalOptions {
   /** Largest blend weight of the warped previous output, 0..1 (default 0.8). */
@@ -63,12 +55,6 @@ export interface TemporalOptions {
   faceExtent?: number;
   /** Frames whose share of flow-consistent pixels is below this are treated as cuts (default 0.25). */
   minValidShare?: number;
-}
-
-export interface TemporalStageContext {
-  device?: 'auto' | 'cpu' | 'cuda';
-  log?: Logger;
-  temporal?: TemporalOptions;
 }
 
 interface Resolved {
@@ -426,139 +412,3 @@ function cubicWeights(t: number, out: Float64Array): Float64Array {
   return out;
 }
 
-function mean(xs: number[]): number | undefined {
-  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined;
-}
-const r4 = (v: number | undefined) => (v === undefined ? undefined : +v.toFixed(4));
-
-async function* plain(input: AsyncIterable<FrameItem>): AsyncGenerator<{ item: FrameItem; pre?: TemporalPrepared }> {
-  for await (const item of input) yield { item };
-}
-
-/** The temporal stage. See the file comment for the method. */
-export async function createTemporalStage(opts: RestoreOptions, ctx: TemporalStageContext = {}): Promise<Stage> {
-  const want = opts.backends?.temporal ?? 'auto';
-  if (!(TEMPORAL_BACKENDS as readonly string[]).includes(want)) throw usageError(`unknown temporal backend '${want}'`, `use one of ${TEMPORAL_BACKENDS.join(', ')}`);
-  if (want === 'none') return skippedStage('temporal', 'temporal backend none requested');
-  const smoother = new TemporalSmoother(ctx.temporal);
-  // with --workers, the same smoother runs in a worker (frames move there and back)
-  const remote = await remoteSmoother(ctx.temporal);
-  const stats = new StageStats();
-  const before: number[] = [], after: number[] = [], smoothedShares: number[] = [], regionShares: number[] = [], validShares: number[] = [];
-  let framesWithRegion = 0, cuts = 0;
-  const reason = 'motion-compensated recursive blend of changed regions (faces, holes) with the previous output, gated by forward-backward flow consistency and warp residual';
-  return {
-    name: 'temporal',
-    backend: 'flow',
-    async *run(input: AsyncIterable<FrameItem>, runCtx) {
-      await (remote ?? smoother).reset();
-      // with workers, what does not need the previous output is computed a few frames ahead, in parallel
-      for await (const { item, pre } of remote ? remote.prepared(input, smoother.o.flowMaxSide) : plain(input)) {
-        if (runCtx?.signal?.aborted) return;
-        const frame = remote && item.frame.data.buffer === item.input.data.buffer ? { ...item.frame, data: item.frame.data.slice() } : item.frame;
-        const r = await stats.time(() => (remote ?? smoother).process(frame, item.faces, item.mask, item.base, pre));
-        stats.frames++;
-        item.frame = r.frame;
-        if (r.region > 0) framesWithRegion++;
-        if (r.cut) cuts++;
-        regionShares.push(r.region);
-        if (item.index > 0 || r.flicker !== undefined) {
-          smoothedShares.push(r.smoothed);
-          validShares.push(r.valid);
-        }
-        if (r.flicker !== undefined || r.flickerBefore !== undefined) {
-          item.values ??= {};
-          if (r.flicker !== undefined) {
-            item.values.flicker = +r.flicker.toFixed(4);
-            after.push(r.flicker);
-          }
-          if (r.flickerBefore !== undefined) {
-            item.values.flickerBefore = +r.flickerBefore.toFixed(4);
-            before.push(r.flickerBefore);
-          }
-        }
-        yield item;
-      }
-    },
-    close: async () => void (await remote?.close()),
-    report(): StageReport {
-      const o = smoother.o;
-      const note =
-        stats.frames > 0 && framesWithRegion === 0
-          ? 'no face or hole regions reached this stage: flicker was measured, nothing was smoothed'
-          : undefined;
-      return stats.report({
-        name: 'temporal',
-        backend: 'flow',
-        ran: true,
-        reason: note ?? reason,
-        details: {
-          flickerBeforeMean: r4(mean(before)),
-          flickerAfterMean: r4(mean(after)),
-          smoothedShare: r4(mean(smoothedShares)),
-          regionShare: r4(mean(regionShares)),
-          validShare: r4(mean(validShares)),
-          framesWithRegion,
-          cuts,
-          strength: o.strength,
-          threshold: o.threshold,
-          detail: o.detail,
-          flowMaxSide: o.flowMaxSide,
-          flickerDefinition: FLICKER_DEFINITION,
-          ...(note ? { note } : {}),
-        },
-      });
-    },
-  };
-}
-
-export interface TemporalBench {
-  width: number;
-  height: number;
-  /** Wall-clock ms per frame (after the first). */
-  msPerFrame: number;
-  /** CPU ms per frame of this process (user + system): the cost on an idle core. */
-  cpuMsPerFrame: number;
-  flowMaxSide: number;
-}
-
-/** Time the smoother per frame on a synthetic moving frame with one face region (for `npm run bench`). */
-export function benchTemporal(sizes: { width: number; height: number }[] = [{ width: 384, height: 384 }, { width: 1280, height: 720 }], frames = 4): TemporalBench[] {
-  const out: TemporalBench[] = [];
-  for (const { width: w, height: h } of sizes) {
-    const s = new TemporalSmoother();
-    const face: Face = {
-      trackId: 0,
-      box: { x: w * 0.35, y: h * 0.25, width: w * 0.3, height: w * 0.3 },
-      score: 1,
-      keypoints: [],
-      five: [
-        { x: w * 0.44, y: h * 0.4 },
-        { x: w * 0.56, y: h * 0.4 },
-        { x: w * 0.5, y: h * 0.46 },
-        { x: w * 0.45, y: h * 0.52 },
-        { x: w * 0.55, y: h * 0.52 },
-      ],
-    };
-    let ms = 0, cpu = 0;
-    for (let t = 0; t <= frames; t++) {
-      const data = new Uint8Array(w * h * 3);
-      for (let y = 0; y < h; y++)
-        for (let x = 0; x < w; x++) {
-          const v = 128 + 60 * Math.sin((x + 1.3 * t) / 9) * Math.cos((y - 0.7 * t) / 13) + (t % 2 ? 6 : -6);
-          const i = (y * w + x) * 3;
-          data[i] = data[i + 1] = data[i + 2] = Math.max(0, Math.min(255, Math.round(v)));
-        }
-      const t0 = performance.now();
-      const c0 = process.cpuUsage();
-      s.process({ width: w, height: h, data }, [face]);
-      if (t > 0) {
-        ms += performance.now() - t0;
-        const c = process.cpuUsage(c0);
-        cpu += (c.user + c.system) / 1000;
-      }
-    }
-    out.push({ width: w, height: h, msPerFrame: +(ms / frames).toFixed(1), cpuMsPerFrame: +(cpu / frames).toFixed(1), flowMaxSide: s.o.flowMaxSide });
-  }
-  return out;
-}

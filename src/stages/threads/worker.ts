@@ -5,9 +5,9 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { helperCpu, setPeers } from './peer.js';
-import { createLocalSession, fromWire, toWire, type SessionOptions, type WireTensor } from '../models/session.js';
+import { createLocalSession, fromWire, toWire, type SessionOptions, type WireTensor } from '../../models/session.js';
 import type * as ortTypes from 'onnxruntime-node';
-import { threadCpuMs, transferable } from './pool.js';
+import { threadCpuMs, transferable } from '../../workers/pool.js';
 import { actorKinds, tasks, type Actor } from './tasks.js';
 
 const sessions = new Map<string, Promise<ortTypes.InferenceSession>>();

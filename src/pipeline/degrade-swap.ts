@@ -8,15 +8,15 @@
  * swap stage, between a streamed decode and encode (audio kept).
  */
 import { inputError } from '../errors.js';
-import { silentLogger, type Logger } from '../pipeline/log.js';
+import { silentLogger, type Logger } from '../util/log.js';
 import { decodeFrames } from '../media/decode.js';
 import { VideoEncoder } from '../media/encode.js';
 import { probeVideo } from '../media/probe.js';
 import { FaceAnalyzer } from '../faces/analyzer.js';
 import type { DeviceRequest } from '../models/session.js';
-import type { FrameItem, RestoreOptions, RunContext } from '../pipeline/types.js';
-import { createFacesStage } from './faces.js';
-import { createSwapStage, type SwapBackendName } from './swap/index.js';
+import type { FrameItem, RestoreOptions, RunContext } from '../stages/types.js';
+import { createFacesStage } from '../stages/faces.js';
+import { createSwapStage, type SwapBackendName } from '../stages/swap/index.js';
 import type { IdentitySummary } from '../metrics/identity.js';
 
 export interface SwapClipOptions {

@@ -6,7 +6,7 @@ import type { Mask, RgbFrame } from '../media/frame.js';
 import type { CarriedPlanes } from '../media/planes.js';
 import type { VideoInfo } from '../media/probe.js';
 import type { Face } from '../faces/types.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../util/log.js';
 
 export interface FrameItem {
   index: number;
