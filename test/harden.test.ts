@@ -10,7 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RestoreError } from '../src/errors.js';
 import { ffmpegWriteCause, removeStalePartials } from '../src/media/encode.js';
 import { resolveFfmpeg } from '../src/media/ffmpeg.js';
-import { STAGE_OPTIONS } from '../src/pipeline/backends.js';
+import { STAGES } from '../src/stages/index.js';
+import { shownChoices } from '../src/pipeline/backends.js';
 import { defaultOptions, planOutputSize, runRestore, scoredFramesLine } from '../src/pipeline/run.js';
 import { silentLogger } from '../src/util/log.js';
 import type { RestoreOptions } from '../src/stages/types.js';
@@ -70,7 +71,7 @@ describe('every option value is checked before any work', () => {
       const cli = (args: string[]): Partial<RestoreOptions> => {
         const o: Record<string, any> = {};
         for (let i = 0; i < args.length; i += 2) o[args[i].slice(2)] = args[i + 1];
-        const backends = Object.fromEntries(STAGE_OPTIONS.map((s) => [s.key, o[s.flag.slice(2)]]).filter(([, v]) => v !== undefined));
+        const backends = Object.fromEntries(STAGES.map((s) => [s.key, o[s.flag.slice(2)]]).filter(([, v]) => v !== undefined));
         const [w, h] = (o.size ?? '').split('x').map(Number);
         return {
           out: o.out,
@@ -121,7 +122,7 @@ describe('every option value is checked before any work', () => {
 
   it('--help lists the names validation accepts (one table)', () => {
     const help = restore(['run', '--help']).stdout.replace(/\s+/g, ' ');
-    for (const s of STAGE_OPTIONS) expect(help, s.flag).toContain(s.shown().join(' | '));
+    for (const s of STAGES) expect(help, s.flag).toContain(shownChoices(s.key).join(' | '));
   });
 
   it('--device cuda without CUDA: exactly one line on stderr, no native log lines', () => {

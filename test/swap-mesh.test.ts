@@ -95,7 +95,7 @@ describe('identity round trip on astronaut-pan.mp4 (mesh backend)', () => {
     const info = await probeVideo(changedPath);
     const ctx: RunContext = { signal: new AbortController().signal, device: 'cpu', log: silentLogger, video: info, options: opts, reportDir: dir };
     const faces = await createFacesStage(opts, { device: 'cpu', analyzer });
-    const swap = await createSwapStage({ ...opts, analyzer }, ctx);
+    const swap = await createSwapStage(opts, { ...ctx, analyzer });
     expect(swap.backend).toBe('mesh');
     const changedFrames = await framesOf(changedPath);
     async function* src(): AsyncGenerator<FrameItem> {
@@ -244,7 +244,8 @@ describe('swap stage answers', () => {
   it('refuses an unknown backend and a model backend with no model installed, clearly', async () => {
     const e1 = await createSwapStage(baseOptions({ identity: [ASTRONAUT], backends: { swap: 'magic' } }), ctx).catch((e) => e);
     expect(e1).toBeInstanceOf(RestoreError);
-    expect(e1.toLine()).toMatch(/unknown swap backend 'magic'/);
+    // the stage's own plan refuses it with the CLI's message (was "unknown swap backend 'magic'")
+    expect(e1.toLine()).toMatch(/--swap must be one of auto, inswapper, simswap, ghost, mesh, none \(got "magic"\)/);
     const prev = process.env.RESTORE_MODELS_DIR;
     process.env.RESTORE_MODELS_DIR = mkdtempSync(path.join(os.tmpdir(), 'no-models-'));
     try {

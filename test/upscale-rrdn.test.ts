@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RgbFrame } from '../src/media/frame.js';
 import { getEntry } from '../src/models/manifest.js';
 import { ensureModelFile, modelPath, openModel, packageDir, sourceHash } from '../src/models/registry.js';
-import { stageOption } from '../src/pipeline/backends.js';
+import { stageModule } from '../src/stages/index.js';
+import { acceptedNames } from '../src/stages/module.js';
 import { chooseUpscaleBackend, runTiledFloat, tileModelOf } from '../src/stages/upscale/index.js';
 
 const pkg = packageDir('@upscalerjs/esrgan-thick')!;
@@ -98,7 +99,7 @@ describe('embedded RRDN (esrgan-thick)', () => {
     expect(c.entry?.name).toBe('rrdn_thick_x4');
     expect((await chooseUpscaleBackend('rrdn', 3)).entry?.name).toBe('rrdn_thick_x3');
     // run validation (the backends table) accepts the family and the model names too
-    const accepted = stageOption('upscale').accepted();
+    const accepted = acceptedNames(stageModule('upscale').choices());
     expect(accepted).toEqual(expect.arrayContaining(['rrdn', 'rrdn_thick_x2', 'realesrgan-compact', 'realesrgan_x4plus_ncnn']));
     await expect(chooseUpscaleBackend('rrdn-nonsense', 4)).rejects.toThrow(/unknown upscale backend 'rrdn-nonsense'.*/);
   });

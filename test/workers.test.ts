@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { decodeFrames } from '../src/media/decode.js';
 import { probeVideo } from '../src/media/probe.js';
 import { frameMetrics } from '../src/metrics/frame.js';
-import { scoreFrame } from '../src/metrics/compare.js';
+import { scoreFrame } from '../src/pipeline/score.js';
 import { loadSession, ort } from '../src/models/session.js';
 import { Channel } from '../src/pipeline/chain.js';
 import { defaultOptions, runRestore, type RunResult } from '../src/pipeline/run.js';

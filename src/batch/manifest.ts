@@ -52,7 +52,7 @@ export function emptyManifest(): BatchManifest {
 }
 
 /** Read the manifest; a missing one is empty, an unreadable one is kept aside and replaced. */
-export async function loadManifest(outDir: string, warn?: (m: string) => void): Promise<BatchManifest> {
+export async function loadBatchManifest(outDir: string, warn?: (m: string) => void): Promise<BatchManifest> {
   const file = path.join(outDir, MANIFEST_FILE);
   let text: string;
   try {

@@ -26,7 +26,7 @@ import type { RestoreOptions } from '../stages/types.js';
 import { discoverJobs } from './discover.js';
 import { hashValue } from './hash.js';
 import { DEFAULT_THRESHOLDS, readHistory, type Thresholds } from './history.js';
-import { loadManifest, ManifestStore, type ManifestVideo } from './manifest.js';
+import { loadBatchManifest, ManifestStore, type ManifestVideo } from './manifest.js';
 import {
   errorLine,
   finishedWith,
@@ -318,7 +318,7 @@ export type QueueCounts = Omit<QueueProgressEvent, 'etaS' | 'unreachable'>;
 
 /** The folder's manifest with an entry for every planned video (kept state from earlier runs). */
 async function storeWith(outDir: string, plans: VideoPlan[], log: Logger): Promise<ManifestStore> {
-  const store = new ManifestStore(outDir, await loadManifest(outDir, (m) => log.warn(m)));
+  const store = new ManifestStore(outDir, await loadBatchManifest(outDir, (m) => log.warn(m)));
   for (const p of plans) store.data.videos[p.job.id] = manifestEntryOf(store.data.videos[p.job.id], p);
   return store;
 }
@@ -363,7 +363,7 @@ export interface BatchStatus extends QueueCounts {
 
 /** The batch's videos: those of the manifest in `out` that an enqueue gave a job (or that are done). */
 async function batchEntries(outDir: string): Promise<ManifestVideo[]> {
-  const m = await loadManifest(outDir);
+  const m = await loadBatchManifest(outDir);
   return Object.values(m.videos).filter((v) => v.jobId || v.state === 'done' || v.state === 'failed');
 }
 

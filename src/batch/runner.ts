@@ -35,7 +35,7 @@ import {
 } from './history.js';
 import { historySeries, writeIndex, type BatchCounts, type BatchIndex, type IndexRow } from './index-report.js';
 import { writeJUnit } from './junit.js';
-import { loadManifest, MANIFEST_FILE, ManifestStore, type ManifestVideo } from './manifest.js';
+import { loadBatchManifest, MANIFEST_FILE, ManifestStore, type ManifestVideo } from './manifest.js';
 import { metricsOf } from './metrics.js';
 import { writeRunReports } from '../report/write.js';
 
@@ -349,7 +349,7 @@ export async function runBatch(dir: string, opts: BatchRunOptions): Promise<Batc
     for (const f of await fs.readdir(outDir)) {
       if (/\.partial-\d+-[0-9a-f]+/.test(f) || f.startsWith('.trash-')) await fs.rm(path.join(outDir, f), { recursive: true, force: true });
     }
-    const store = new ManifestStore(outDir, await loadManifest(outDir, (m) => log.warn(m)));
+    const store = new ManifestStore(outDir, await loadBatchManifest(outDir, (m) => log.warn(m)));
     const history = await readHistory(outDir);
 
     // Per-video effective options; entries for videos no longer present are kept in the manifest

@@ -1,4 +1,6 @@
 /** Shared CLI plumbing: one-line errors and exit codes, --json output, cancellation on signals. */
+import type { Command } from 'commander';
+import type { RestoreOptions } from '../stages/types.js';
 import { closeWorkersGracefully } from '../workers/pool.js';
 import { EXIT, isRestoreError, RestoreError, usageError } from '../errors.js';
 
@@ -62,4 +64,10 @@ export async function runAction(json: boolean, fn: () => Promise<number | void>)
   // Let pending stdout writes flush before leaving.
   await new Promise((r) => process.stdout.write('', () => r(undefined)));
   process.exit(code);
+}
+
+/** What subcommands borrow from the main command: its run options and how they become RestoreOptions. */
+export interface CliKit {
+  addRunOptions(cmd: Command): Command;
+  optionsFrom(input: string, o: Record<string, any>): RestoreOptions;
 }

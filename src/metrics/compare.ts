@@ -7,24 +7,10 @@ import type { RgbFrame } from '../media/frame.js';
 import { probeVideo, type VideoInfo } from '../media/probe.js';
 import { RestoreError } from '../errors.js';
 import { cropFrame, frameMetrics, summarize } from './frame.js';
-import { scoreFrameRemote } from '../stages/threads/remote.js';
-import type { MetricsTaskArgs } from '../stages/threads/tasks.js';
 import type { CompareResult, FrameMetrics } from './types.js';
 
 /** How many pixels larger one side may be before a size difference is an error (yuv420p padding). */
 export const SIZE_SLACK_PX = 1;
-
-/**
- * PSNR/SSIM of an output frame (and the bicubic "before" frame) against the reference over the
- * common w x h area: in a worker when there is a pool (the frames' buffers move there), else here.
- */
-export async function scoreFrame(a: MetricsTaskArgs): Promise<{ after: FrameMetrics; before?: FrameMetrics }> {
-  const remote = await scoreFrameRemote(a);
-  if (remote) return remote;
-  const ref = cropFrame(a.ref, a.width, a.height);
-  const after = frameMetrics(cropFrame(a.out, a.width, a.height), ref, a.index);
-  return { after, before: a.before ? frameMetrics(cropFrame(a.before, a.width, a.height), ref, a.index) : undefined };
-}
 
 export interface CompareOutcome extends CompareResult {
   /** Things the reader should know: cropping, frame-count mismatch. */

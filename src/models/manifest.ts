@@ -5,10 +5,10 @@
  * size, alignment template, tiling). Contracts are data; src/models/contract.ts checks them
  * against a file's real inputs and outputs.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { usageError } from '../errors.js';
-import { packageRoot } from '../util/paths.js';
+import { modelError, usageError } from '../errors.js';
+import { modelsDir, packageRoot } from '../util/paths.js';
 
 export type ModelTask =
   | 'face-restore'
@@ -121,15 +121,50 @@ export function manifestPath(): string {
   return path.join(packageRoot, 'models', 'onnx', 'models.json');
 }
 
-let cached: ModelEntry[] | undefined;
+let cached: { key: string; entries: ModelEntry[] } | undefined;
 
-/** All manifest entries (read once). */
+/**
+ * Entries you add yourself: `models.local.json` in the models folder (RESTORE_MODELS_DIR),
+ * same format as the package's manifest. A model of a family a stage knows (a second GPEN
+ * size, another SwinIR export) needs only an entry here and its file; an entry with the name
+ * of a package entry replaces it.
+ */
+export function localManifestPath(): string {
+  return path.join(modelsDir(), 'models.local.json');
+}
+
+/** All manifest entries: the package's, then the local ones (re-read when the local file changes). */
 export function loadManifest(): ModelEntry[] {
-  if (!cached) {
-    const doc = JSON.parse(readFileSync(manifestPath(), 'utf8')) as ManifestFile;
-    cached = doc.models;
+  const local = localManifestPath();
+  let stamp = 'none';
+  try {
+    const st = statSync(local);
+    stamp = `${st.mtimeMs}:${st.size}`;
+  } catch {
+    /* no local manifest */
   }
-  return cached;
+  const key = `${local}|${stamp}`;
+  if (cached?.key === key) return cached.entries;
+  const doc = JSON.parse(readFileSync(manifestPath(), 'utf8')) as ManifestFile;
+  let entries = doc.models;
+  if (stamp !== 'none') {
+    let extra: ManifestFile;
+    try {
+      extra = JSON.parse(readFileSync(local, 'utf8')) as ManifestFile;
+    } catch (e) {
+      throw modelError(`${local}: not a readable manifest (${(e as Error).message.split('\n')[0]})`, 'fix or remove the file');
+    }
+    if (!Array.isArray(extra.models)) throw modelError(`${local}: no "models" list`, 'same format as models/onnx/models.json');
+    for (const m of extra.models) {
+      if (!m || typeof m.name !== 'string' || typeof m.task !== 'string' || typeof m.family !== 'string' || !m.contract || !m.source) {
+        throw modelError(`${local}: entry ${JSON.stringify(m?.name ?? '?')} needs name, task, family, file, source and contract`, 'copy an entry of models/onnx/models.json and change it');
+      }
+    }
+    const names = new Set(extra.models.map((m) => m.name));
+    entries = [...entries.filter((m) => !names.has(m.name)), ...extra.models];
+  }
+  cached = { key, entries };
+  return entries;
 }
 
 export function isEmbedded(e: ModelEntry): e is ModelEntry & { source: Extract<ModelSource, { kind: 'npm' }> } {

@@ -19,7 +19,23 @@ export interface LoadedSession {
 
 const cache = new Map<string, Promise<LoadedSession>>();
 let anon = 0;
+/**
+ * Why CUDA cannot be used, remembered for the rest of one run so every model of the run does
+ * not try again; resetDeviceState() (called at the start of each run) forgets a failure, so
+ * one bad run does not turn CUDA off for the rest of a batch.
+ */
 let cudaUnavailable: string | undefined;
+/** Sessions created in this process (tests check that bad options fail before any is). */
+let opened = 0;
+
+export function resetDeviceState(): void {
+  cudaUnavailable = undefined;
+}
+
+/** How many ONNX Runtime sessions this process has created (cache hits not counted). */
+export function sessionsOpened(): number {
+  return opened;
+}
 
 export interface SessionOptions {
   device?: DeviceRequest;
@@ -148,12 +164,14 @@ export function createLocalSession(src: string | Uint8Array, opts: SessionOption
 async function createInPool(pool: WorkerPool, key: string, src: string | Uint8Array, opts: SessionOptions, label: string): Promise<LoadedSession> {
   // workers x threads ~ cores: a caller's own thread count is kept when it asks for fewer
   const threads = Math.min(opts.threads ?? pool.threads, pool.threads);
+  opened++;
   const metas = await pool.broadcast<SessionMeta>({ op: 'ort.load', key, src, label, opts: { device: opts.device, threads } });
   opts.log?.(`${label}: running on ${metas[0].provider.toUpperCase()} in ${pool.size} worker thread(s), ${threads} intra-op thread(s) each`);
   return { session: new WorkerSession(pool, key, metas[0]) as unknown as ort.InferenceSession, provider: metas[0].provider, source: label };
 }
 
 async function create(src: string | Uint8Array, opts: SessionOptions, label: string): Promise<LoadedSession> {
+  opened++;
   const want = opts.device ?? 'auto';
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',

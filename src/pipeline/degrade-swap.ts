@@ -4,19 +4,17 @@
  * backend: the embedded mesh swap by default (deterministic, needs no model file); 'auto'
  * uses an installed swap model when there is one.
  *
- * It is the restore pipeline's own faces stage (detect, mesh, track, smooth) followed by the
- * swap stage, between a streamed decode and encode (audio kept).
+ * It is the restore pipeline run with a two-stage plan (faces, then swap): the same planning,
+ * stage opening and stream/encode as a restore run (audio kept).
  */
 import { inputError } from '../errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { decodeFrames } from '../media/decode.js';
-import { VideoEncoder } from '../media/encode.js';
 import { probeVideo } from '../media/probe.js';
-import { FaceAnalyzer } from '../faces/analyzer.js';
 import type { DeviceRequest } from '../models/session.js';
-import type { FrameItem, RestoreOptions, RunContext } from '../stages/types.js';
-import { createFacesStage } from '../stages/faces.js';
-import { createSwapStage, type SwapBackendName } from '../stages/swap/index.js';
+import type { RestoreOptions, RunContext } from '../stages/types.js';
+import type { SwapBackendName } from '../stages/swap/index.js';
+import { createServices, openStages, planStages, planVideo } from './plan.js';
+import { streamAndEncode } from './stream.js';
 import type { IdentitySummary } from '../metrics/identity.js';
 
 export interface SwapClipOptions {
@@ -60,30 +58,15 @@ export async function swapIdentityInClip(cleanPath: string, identityPhoto: strin
     ...(opts.maxFrames ? { maxFrames: opts.maxFrames } : {}),
   };
   const ac = new AbortController();
-  const runCtx: RunContext = { signal: ac.signal, device: device === 'cuda' ? 'cuda' : 'cpu', log, video: info, options, reportDir: '' };
-  const analyzer = await FaceAnalyzer.create({ device });
-  const faces = await createFacesStage(options, { device, log, analyzer });
-  const swap = await createSwapStage({ ...options, analyzer }, runCtx);
+  // The restore pipeline itself, with a two-stage plan: faces (detect, mesh, track, smooth) → swap.
+  const planned = await planStages(options, planVideo(info), ['faces', 'swap']);
+  const stages = await openStages(planned, options, { device, log, signal: ac.signal, video: info, reportDir: '', services: createServices(device, log) });
+  const swap = stages.find((st) => st.name === 'swap')!;
   opts.log?.(`swap-identity: ${swap.backend} (${swap.report().reason}), ${cleanPath} → ${outPath}`);
-  const enc = await VideoEncoder.open({ out: outPath, width: info.width, height: info.height, fps: info.fps, audioFrom: info, colour: info.colour, crf: options.crf, signal: ac.signal });
-  async function* source(): AsyncGenerator<FrameItem> {
-    for await (const f of decodeFrames(info, { maxFrames: opts.maxFrames, signal: ac.signal })) {
-      const frame = { width: f.width, height: f.height, data: f.data };
-      yield { index: f.index, time: f.time, frame, input: frame };
-    }
-  }
-  let frames = 0;
-  try {
-    for await (const item of swap.run(faces.run(source(), runCtx), runCtx)) {
-      await enc.write(item.frame);
-      frames++;
-    }
-    await enc.finish();
-  } catch (e) {
-    ac.abort();
-    await enc.abort();
-    throw e;
-  }
+  const runCtx: RunContext = { signal: ac.signal, device, log, video: info, options, reportDir: '' };
+  const streamed = await streamAndEncode({ video: info, stages, ctx: runCtx, out: outPath, crf: options.crf, maxFrames: opts.maxFrames });
+  await streamed.encoder.commit();
+  const frames = streamed.frames;
   const rep = swap.report();
   const d = (rep.details ?? {}) as { facesSwapped?: number; framesWithoutFace?: number; msPerFace?: number; identity?: IdentitySummary };
   if (!d.facesSwapped) throw inputError(`${cleanPath}: no face found in any frame`, 'the identity swap needs a visible face');

@@ -1,59 +1,60 @@
 /**
- * The pipeline's stage order and the factory of each stage. Order (see README "Design"):
- * inpaint (on the degraded input) → upscale → faces (detect, track, align) → restore-face
- * → swap → temporal. A stage that cannot or need not run is a skippedStage saying why.
+ * The run's plan: every stage module (src/stages/index.ts) plans first — bad option values
+ * throw there, before anything is opened — then the stages are opened in order with one
+ * environment and one set of shared services (one face analyzer, one face descriptor).
  */
-import { usageError } from '../errors.js';
 import { FaceAnalyzer } from '../faces/analyzer.js';
-import { createDescriptor } from '../faces/descriptor.js';
-import { loadIdentity } from '../faces/identity.js';
-import { identityTarget, type TargetSelectorOptions } from '../faces/select.js';
-import { createFacesStage } from '../stages/faces.js';
-import { createInpaintStage } from '../stages/inpaint/index.js';
-import { createRestoreFaceStage } from '../stages/restore-face.js';
-import { createSwapStage } from '../stages/swap/index.js';
-import { createTemporalStage } from '../stages/temporal/index.js';
-import { createUpscaleStage } from '../stages/upscale/index.js';
-import type { RestoreOptions, RunContext, Stage } from '../stages/types.js';
+import { createDescriptor, type FaceDescriptor } from '../faces/descriptor.js';
+import type { VideoInfo } from '../media/probe.js';
+import type { DeviceRequest } from '../models/session.js';
+import { STAGES } from '../stages/index.js';
 import { skippedStage } from '../stages/kit.js';
-import { FACES_MODES } from './backends.js';
+import type { PlanVideo, Size, StageEnv, StageModule, StagePlan, StageServices } from '../stages/module.js';
+import type { RestoreOptions, Stage } from '../stages/types.js';
+import type { Logger } from '../util/log.js';
 
-export interface StageBuildContext extends RunContext {
-  /** Output size the upscale stage must reach, when upscaling was asked for (or implied by the reference). */
-  targetSize?: { width: number; height: number };
+export interface PlannedStage {
+  module: StageModule<any>;
+  plan: StagePlan<any>;
 }
 
-export async function buildStages(opts: RestoreOptions, ctx: StageBuildContext): Promise<Stage[]> {
-  const device = opts.device;
-  const log = ctx.log;
-  const inputSize = { width: ctx.video.width, height: ctx.video.height };
-  const stages: Stage[] = [];
-  const which = opts.backends.faces ?? 'all';
-  if (!(FACES_MODES as readonly string[]).includes(which)) throw usageError(`--faces must be one of ${FACES_MODES.join(', ')} (got "${which}")`);
-  // One analyzer for the inpaint face prior, the faces stage and the swap stage (which also reads the identity photo with it).
-  let analyzer: FaceAnalyzer | undefined;
-  if (which !== 'none') analyzer = await FaceAnalyzer.create({ device, log: (m) => log.debug(m) });
-  stages.push(
-    opts.mask
-      ? await createInpaintStage(opts, { device, log, video: ctx.video, reportDir: ctx.reportDir, signal: ctx.signal, analyzer })
-      : skippedStage('inpaint', 'no --mask given (use --mask FILE or --mask auto)'),
-  );
-  stages.push(await createUpscaleStage(opts, { device, log, targetSize: ctx.targetSize, inputSize, colour: ctx.video.colour, pixFmt: ctx.video.pixFmt }));
-  if (which === 'none') stages.push(skippedStage('faces', '--faces none: faces are neither detected nor restored'));
-  else {
-    let target: TargetSelectorOptions = { mode: which === 'largest' ? 'largest' : 'all' };
-    analyzer ??= await FaceAnalyzer.create({ device, log: (m) => log.debug(m) });
-    if (which === 'identity') {
-      if (!opts.identity?.length) throw usageError('--faces identity needs --identity PHOTO');
-      // Only the tracks whose face matches the identity photo are restored and swapped.
-      const descriptor = await createDescriptor({ device, log: (m) => log.debug(m) });
-      const identity = await loadIdentity(opts.identity, { analyzer, descriptor, identityFace: opts.identityFace });
-      target = identityTarget(identity, descriptor);
-    }
-    stages.push(await createFacesStage(opts, { device, log, target, analyzer }));
+/** What the plan needs of the probed video, and the output size the run decided. */
+export function planVideo(video: VideoInfo, target?: Size): PlanVideo {
+  return { width: video.width, height: video.height, target, colour: video.colour, pixFmt: video.pixFmt };
+}
+
+/**
+ * Plan every stage (in run order). `only` keeps those stages and plans the others as not part
+ * of this run (e.g. `degrade --swap-identity` runs faces + swap). Throws the first bad option.
+ */
+export async function planStages(opts: RestoreOptions, video: PlanVideo, only?: readonly string[]): Promise<PlannedStage[]> {
+  const planned: PlannedStage[] = [];
+  for (const module of STAGES) {
+    const plan: StagePlan<any> =
+      only && !only.includes(module.name) ? { stage: module.name, run: false, reason: 'not part of this run' } : await module.plan(opts, video);
+    planned.push({ module, plan });
   }
-  stages.push(await createRestoreFaceStage(opts, { device, log }));
-  stages.push(await createSwapStage({ ...opts, analyzer }, ctx));
-  stages.push(await createTemporalStage(opts, { device, log }));
+  return planned;
+}
+
+/** One face analyzer and one descriptor per run, made on first use. */
+export function createServices(device: DeviceRequest, log: Logger): StageServices {
+  let analyzer: Promise<FaceAnalyzer> | undefined;
+  let descriptor: Promise<FaceDescriptor> | undefined;
+  return {
+    analyzer: () => (analyzer ??= FaceAnalyzer.create({ device, log: (m) => log.debug(m) })),
+    descriptor: () => (descriptor ??= createDescriptor({ device, log: (m) => log.debug(m) })),
+  };
+}
+
+/** Open the planned stages in order; a stage that does not run is a skipped stage saying why. */
+export async function openStages(planned: PlannedStage[], opts: RestoreOptions, env: StageEnv): Promise<Stage[]> {
+  const stages: Stage[] = [];
+  try {
+    for (const { module, plan } of planned) stages.push(plan.run ? await module.open(plan, opts, env) : skippedStage(plan.stage, plan.reason));
+  } catch (e) {
+    for (const s of stages) await s.close?.().catch(() => undefined);
+    throw e;
+  }
   return stages;
 }

@@ -11,19 +11,15 @@ import { cudaProviderInstalled } from '../models/session.js';
 import { chooseFaceRestoreModel } from '../stages/restore-face.js';
 import { QUALITY_PRESETS } from '../stages/upscale/index.js';
 import { RESAMPLE_KERNELS } from '../stages/upscale/backproject.js';
-import { STAGE_OPTIONS } from './backends.js';
+import { STAGES } from '../stages/index.js';
+import { checkChoice } from '../stages/module.js';
 import type { RestoreOptions } from '../stages/types.js';
 
 const DEVICES = ['auto', 'cpu', 'cuda'];
 
 /** Option values alone (no file system): stage names, preset, crf, device, --scale with --size. */
 export function validateOptionValues(opts: RestoreOptions): void {
-  for (const s of STAGE_OPTIONS) {
-    const v = opts.backends?.[s.key];
-    if (v === undefined) continue;
-    const ok = s.accepted();
-    if (!ok.includes(v)) throw usageError(`${s.flag} must be one of ${s.shown().join(', ')} (got "${v}")`, ok.length > s.shown().length ? `or a model name: ${ok.filter((x) => !s.shown().includes(x)).join(', ')}` : undefined);
-  }
+  for (const s of STAGES) checkChoice(s, opts.backends?.[s.key]);
   if (!(X264_PRESETS as readonly string[]).includes(opts.preset)) {
     throw usageError(`--preset must be one of ${X264_PRESETS.join(', ')} (got "${opts.preset}")`);
   }

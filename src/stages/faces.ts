@@ -4,11 +4,14 @@
  * `item.frame` (the stage runs after upscaling). Frames leave `lookahead` frames late, in order.
  */
 import { FaceAnalyzer } from '../faces/analyzer.js';
-import { TargetSelector, type TargetSelectorOptions } from '../faces/select.js';
+import { loadIdentity } from '../faces/identity.js';
+import { identityTarget, TargetSelector, type TargetSelectorOptions } from '../faces/select.js';
 import { FaceTracker } from '../faces/track.js';
 import type { Logger } from '../util/log.js';
 import { mapOrdered } from './kit.js';
 import type { FrameItem, RestoreOptions, Stage, StageReport } from './types.js';
+import { usageError } from '../errors.js';
+import { checkChoice, skip, willRun, type StageModule } from './module.js';
 import type { DeviceRequest } from '../models/session.js';
 import { cloneFrame } from '../media/frame.js';
 
@@ -83,6 +86,7 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
         frames,
         ms: Math.round(ms),
         msPerFrame: frames ? +(ms / frames).toFixed(2) : 0,
+        facts: { framesWithFaces: withFaces, provider: analyzer.provider },
         details: {
           framesWithFaces: withFaces,
           framesWithoutFaces: frames - withFaces,
@@ -105,3 +109,35 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
     },
   };
 }
+
+/** Which faces the faces stage works on (`--faces`). */
+export const FACES_MODES = ['all', 'largest', 'identity', 'none'] as const;
+export type FacesMode = (typeof FACES_MODES)[number];
+
+/**
+ * The faces stage's module (src/stages/module.ts). `--faces identity` keeps only the tracks
+ * whose face matches the --identity photo (the run's shared descriptor decides).
+ */
+export const facesStage: StageModule<{ mode: FacesMode }> = {
+  name: 'faces',
+  key: 'faces',
+  flag: '--faces',
+  choices: () => ({ builtin: FACES_MODES, families: [], models: [] }),
+  plan(opts) {
+    const mode = (opts.backends?.faces ?? 'all') as FacesMode;
+    checkChoice(facesStage, mode);
+    if (mode === 'none') return skip('faces', '--faces none: faces are neither detected nor restored');
+    if (mode === 'identity' && !opts.identity?.length) throw usageError('--faces identity needs --identity PHOTO');
+    return willRun('faces', 'mediapipe-onnx', `--faces ${mode}`, { mode });
+  },
+  async open(plan, opts, env) {
+    const analyzer = await env.services.analyzer();
+    let target: TargetSelectorOptions = { mode: plan.params.mode === 'largest' ? 'largest' : 'all' };
+    if (plan.params.mode === 'identity') {
+      const descriptor = await env.services.descriptor();
+      const identity = await loadIdentity(opts.identity!, { analyzer, descriptor, identityFace: opts.identityFace });
+      target = identityTarget(identity, descriptor);
+    }
+    return createFacesStage(opts, { device: env.device, log: env.log, target, analyzer });
+  },
+};

@@ -62,6 +62,7 @@ export interface PerFrameStageOptions {
   reason?: string;
   concurrency?: number;
   details?: () => Record<string, unknown> | undefined;
+  facts?: () => StageReport['facts'];
   close?: () => Promise<void>;
 }
 
@@ -86,7 +87,7 @@ export function perFrameStage(
       );
     },
     report: () =>
-      stats.report({ name: opts.name, backend: opts.backend, ran: true, reason: opts.reason, details: opts.details?.() }),
+      stats.report({ name: opts.name, backend: opts.backend, ran: true, reason: opts.reason, facts: opts.facts?.(), details: opts.details?.() }),
     close: opts.close,
   };
 }

@@ -14,6 +14,7 @@ import type { RgbFrame } from '../media/frame.js';
 import type { Logger } from '../util/log.js';
 import { perFrameStage, skippedStage } from './kit.js';
 import type { RestoreOptions, Stage } from './types.js';
+import { checkChoice, familiesOf, modelNamesOf, skip, willRun, type StageModule } from './module.js';
 import { entriesFor, getEntry, type ModelEntry } from '../models/manifest.js';
 import { howToAdd, installedModels, modelStatus, openModel, type OpenedModel } from '../models/registry.js';
 import type { DeviceRequest } from '../models/session.js';
@@ -125,14 +126,14 @@ export async function chooseFaceRestoreModel(requested: string): Promise<{ entry
     return { entry: inst[0].entry, reason: `auto: ${inst[0].entry.name} is installed` };
   }
   const byName = all.find((e) => e.name === requested);
-  const cands = byName ? [byName] : all.filter((e) => e.family === requested || (requested === 'gpen' && e.family === 'gpen'));
+  const cands = byName ? [byName] : all.filter((e) => e.family === requested);
   if (!cands.length) {
     try {
       getEntry(requested);
     } catch {
       /* fall through to the list */
     }
-    throw usageError(`unknown face restoration backend '${requested}'`, `use auto, none, gpen, gfpgan, codeformer or one of ${all.map((e) => e.name).join(', ')}`);
+    throw usageError(`unknown face restoration backend '${requested}'`, `use auto, none, ${familiesOf('face-restore').join(', ')} or one of ${all.map((e) => e.name).join(', ')}`);
   }
   const entry = cands.find((e) => modelStatus(e).state === 'installed');
   if (!entry) throw usageError(`face restoration model ${cands[0].name} is not installed`, howToAdd(cands[0]));
@@ -144,10 +145,9 @@ export async function chooseFaceRestoreModel(requested: string): Promise<{ entry
  * Model/contract problems surface here, at creation, as one clear model error.
  */
 export async function createRestoreFaceStage(opts: RestoreOptions, ctx: RestoreFaceContext): Promise<Stage> {
-  const requested = opts.backends?.['restore-face'] ?? 'auto';
-  if (requested === 'none') return skippedStage('restore-face', 'restore-face backend none requested');
-  const choice = await chooseFaceRestoreModel(requested);
-  if (!choice.entry) return skippedStage('restore-face', choice.reason);
+  const plan = await restoreFaceStage.plan(opts, { width: 0, height: 0 });
+  if (!plan.run) return skippedStage('restore-face', plan.reason);
+  const choice = { entry: plan.params.entry, reason: plan.reason };
   const r = await createFaceRestorer(choice.entry, ctx);
   ctx.log?.info(`restore-face: ${r.entry.name} (${r.template} at ${r.size}, blend ${r.blend}) on ${r.provider.toUpperCase()}`);
   let faces = 0;
@@ -156,6 +156,7 @@ export async function createRestoreFaceStage(opts: RestoreOptions, ctx: RestoreF
       name: 'restore-face',
       backend: r.entry.name,
       reason: choice.reason,
+      facts: () => ({ provider: r.provider }),
       details: () => ({ model: r.entry.name, template: r.template, crop: r.size, blend: r.blend, provider: r.provider, batched: r.batchable, faces }),
     },
     async (item) => {
@@ -167,3 +168,24 @@ export async function createRestoreFaceStage(opts: RestoreOptions, ctx: RestoreF
     },
   );
 }
+
+/**
+ * The restore-face stage's module (src/stages/module.ts): a family (gpen, gfpgan, codeformer,
+ * or any family of the manifest's face-restore entries) or a model name; 'auto' takes the first
+ * installed face-restore entry. A new model of a known family is a manifest entry.
+ */
+export const restoreFaceStage: StageModule<{ entry: ModelEntry }> = {
+  name: 'restore-face',
+  key: 'restore-face',
+  flag: '--restore-face',
+  choices: () => ({ builtin: ['auto', 'none'], families: familiesOf('face-restore'), models: modelNamesOf('face-restore') }),
+  async plan(opts) {
+    const requested = opts.backends?.['restore-face'] ?? 'auto';
+    checkChoice(restoreFaceStage, requested);
+    if (requested === 'none') return skip('restore-face', 'restore-face backend none requested');
+    const choice = await chooseFaceRestoreModel(requested);
+    if (!choice.entry) return skip('restore-face', choice.reason);
+    return willRun('restore-face', choice.entry.name, choice.reason, { entry: choice.entry });
+  },
+  open: (_plan, opts, env) => createRestoreFaceStage(opts, { device: env.device, log: env.log }),
+};

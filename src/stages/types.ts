@@ -45,9 +45,21 @@ export interface StageReport {
   ms: number;
   /** CPU time of the stage's own work per frame (main thread + its tasks in workers). */
   msPerFrame: number;
+  /** The facts the run itself reads (report assembly, checks), typed; the rest is in `details`. */
+  facts?: StageFacts;
   details?: Record<string, unknown>;
   /** Where the time went (set by runStages): main/worker CPU, raw model time, critical-path wall. */
   timing?: StageTiming;
+}
+
+export interface StageFacts {
+  /** Where its model ran. */
+  provider?: 'cpu' | 'cuda' | string;
+  /** inpaint: mean share of the frame in the holes, and the mask video written (relative to the report folder). */
+  maskCoverage?: number;
+  maskFile?: string;
+  /** faces: frames with at least one face. */
+  framesWithFaces?: number;
 }
 
 export interface StageTiming {

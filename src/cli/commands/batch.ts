@@ -14,7 +14,7 @@ import { DEFAULT_QUEUE_NAME, enqueueBatch, indexFromQueue, parseQueueUrl, queueS
 import { createQueueBar } from '../../pipeline/progress.js';
 import { DEFAULT_THRESHOLDS } from '../../batch/history.js';
 import { parseNumber, printJson, runAction, signalController } from '../util.js';
-import type { CliKit } from './index.js';
+import type { CliKit } from '../util.js';
 
 export interface BatchOptions {
   /** Output folder (required). */

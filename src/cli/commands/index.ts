@@ -1,7 +1,7 @@
 /** Registers the commands whose work lives in other modules (metrics, faces, models, batch). */
 import type { Command } from 'commander';
 import type { RestoreOptions } from '../../stages/types.js';
-import { parseNumber, printJson, runAction, signalController } from '../util.js';
+import { parseNumber, printJson, runAction, signalController, type CliKit } from '../util.js';
 import { registerBatchCommand } from './batch.js';
 import { registerWorkerCommand } from './worker.js';
 import { registerFacesCommand } from './faces.js';
@@ -9,10 +9,6 @@ import { metricsCommand } from './metrics.js';
 import { modelsAdd, modelsList, modelsPull, modelsRemove, modelsVerify } from './models.js';
 import { EXIT } from '../../errors.js';
 
-export interface CliKit {
-  addRunOptions(cmd: Command): Command;
-  optionsFrom(input: string, o: Record<string, any>): RestoreOptions;
-}
 
 export function registerExtraCommands(program: Command, kit: CliKit): void {
   program

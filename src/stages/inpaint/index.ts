@@ -17,6 +17,7 @@ import type { VideoInfo } from '../../media/probe.js';
 import type { FrameItem, RestoreOptions, RunContext, Stage, StageReport } from '../types.js';
 import type { Logger } from '../../util/log.js';
 import { skippedStage } from '../kit.js';
+import { checkChoice, familiesOf, modelNamesOf, skip, willRun, type StageModule, type StagePlan } from '../module.js';
 import { entriesFor } from '../../models/manifest.js';
 import { modelStatus } from '../../models/registry.js';
 import { RestoreError, usageError } from '../../errors.js';
@@ -60,25 +61,28 @@ export interface InpaintTuning {
 /** Resolve 'auto' and aliases to a concrete backend name and, for models, the manifest entry. */
 export function resolveInpaintBackend(requested: string | undefined): { backend: string; model?: string; reason: string } {
   const want = (requested ?? 'auto').toLowerCase();
-  const installed = (family: string) => entriesFor('inpaint').find((e) => e.family === family && modelStatus(e).state === 'installed');
+  const entries = entriesFor('inpaint');
+  const families = familiesOf('inpaint');
+  const installed = (family: string) => entries.find((e) => e.family === family && modelStatus(e).state === 'installed');
   if (want === 'auto') {
-    for (const fam of ['mat', 'lama']) {
+    for (const fam of families) {
       const e = installed(fam);
       if (e) return { backend: fam, model: e.name, reason: `auto: model ${e.name} is installed` };
     }
-    return { backend: 'builtin', reason: 'auto: no inpainting model installed (MAT, LaMa), using the temporal-spatial builtin' };
+    return { backend: 'builtin', reason: `auto: no inpainting model installed (${families.join(', ')}), using the temporal-spatial builtin` };
   }
-  if (want === 'mat' || want === 'lama') {
+  if (families.includes(want)) {
     const e = installed(want);
-    const any = entriesFor('inpaint').filter((x) => x.family === want);
     if (!e) {
+      const any = entries.filter((x) => x.family === want);
       throw new RestoreError('model', `inpaint backend ${want}: no ${want} model file installed (${any.map((x) => modelStatus(x).path).join(' or ')})`, {
-        hint: `add one with 'restore models add', or use --backend inpaint=builtin`,
+        hint: `add one with 'restore models add', or use --inpaint builtin`,
       });
     }
     return { backend: want, model: e.name, reason: `requested; model ${e.name}` };
   }
-  if (want.startsWith('mat_') || want === 'lama') return { backend: want.startsWith('mat') ? 'mat' : 'lama', model: want, reason: 'requested' };
+  const byName = entries.find((e) => e.name.toLowerCase() === want);
+  if (byName) return { backend: byName.family, model: byName.name, reason: 'requested' };
   if ((INPAINT_BACKENDS as readonly string[]).includes(want)) return { backend: want, reason: 'requested' };
   throw usageError(`unknown inpaint backend '${requested}'`, `use one of ${INPAINT_BACKENDS.join(', ')}`);
 }
@@ -98,14 +102,14 @@ interface Slot {
 }
 
 export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStageContext, tuning: InpaintTuning = {}): Promise<Stage> {
-  if (!opts.mask) return skippedStage('inpaint', 'no --mask given');
-  const choice = resolveInpaintBackend(opts.backends?.inpaint);
-  if (choice.backend === 'none') return skippedStage('inpaint', 'backend none requested');
+  const plan = inpaintStage.plan(opts, ctx.video) as StagePlan<InpaintChoice>;
+  if (!plan.run) return skippedStage('inpaint', plan.reason);
+  const choice = plan.params;
   const { width, height } = ctx.video;
   const autoMask = opts.mask === 'auto';
   const dilate = opts.maskDilate ?? 0;
   let source: MaskSource | undefined;
-  if (!autoMask) source = await openMaskSource(opts.mask, ctx.video, { dilate, signal: ctx.signal });
+  if (!autoMask) source = await openMaskSource(opts.mask!, ctx.video, { dilate, signal: ctx.signal });
   let model: ModelInpainter | undefined;
   if (choice.model) model = await openModelInpainter(choice.model, { device: ctx.device, log: (m) => ctx.log.debug(m) });
 
@@ -300,6 +304,7 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
       }
     },
     report(): StageReport {
+      const facts = { maskCoverage: frames ? +(coverageSum / frames).toFixed(5) : 0, ...(maskWritten ? { maskFile: 'mask.mp4' } : {}) };
       const details: Record<string, unknown> = {
         maskSource: autoMask ? 'auto (detected painted regions)' : `${source?.kind} ${opts.mask}`,
         maskDilate: dilate,
@@ -344,6 +349,7 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
         frames,
         ms: Math.round(ms),
         msPerFrame: frames ? +(ms / frames).toFixed(2) : 0,
+        facts: { ...facts, ...(model ? { provider: model.provider } : {}) },
         details,
       };
     },
@@ -353,3 +359,28 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
   };
   return stage;
 }
+
+export type InpaintChoice = ReturnType<typeof resolveInpaintBackend>;
+
+/**
+ * The inpaint stage's module (src/stages/module.ts): built-in fills, or the manifest's inpaint
+ * families (MAT, LaMa) and model names. Runs only with --mask (a file, or 'auto').
+ */
+export const inpaintStage: StageModule<InpaintChoice> = {
+  name: 'inpaint',
+  key: 'inpaint',
+  flag: '--inpaint',
+  choices: () => ({ builtin: INPAINT_BACKENDS, families: familiesOf('inpaint'), models: modelNamesOf('inpaint') }),
+  plan(opts) {
+    checkChoice(inpaintStage, opts.backends?.inpaint);
+    if (!opts.mask) return skip('inpaint', 'no --mask given (use --mask FILE or --mask auto)');
+    const choice = resolveInpaintBackend(opts.backends?.inpaint);
+    if (choice.backend === 'none') return skip('inpaint', 'backend none requested');
+    return willRun('inpaint', choice.model ?? choice.backend, choice.reason, choice);
+  },
+  async open(_plan, opts, env) {
+    // the face prior shares the run's analyzer unless faces are off
+    const analyzer = opts.backends?.faces !== 'none' ? await env.services.analyzer() : undefined;
+    return createInpaintStage(opts, { device: env.device, log: env.log, video: env.video, reportDir: env.reportDir, signal: env.signal, analyzer });
+  },
+};

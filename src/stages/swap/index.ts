@@ -24,8 +24,15 @@ import type { DeviceRequest } from '../../models/session.js';
 import { skippedStage, StageStats, mapOrdered } from '../kit.js';
 import type { FrameItem, RestoreOptions, RunContext, Stage } from '../types.js';
 import { meshSwap, prepareMeshSource, type MeshSource, type MeshSwapState } from './mesh.js';
-import { openSwapModel, SWAP_MODELS, type SwapModel, type SwapModelFiles } from './models.js';
+import { checkChoice, skip, willRun, type StageModule, type StagePlan } from '../module.js';
+import { openSwapModel, swapModelNames, type SwapModel, type SwapModelFiles } from './models.js';
 import { meshSmoother, smoothLargest } from './smooth.js';
+
+/** The run's shared face services; made here when absent (tests, one-off use). */
+export interface SwapServices {
+  analyzer?: FaceAnalyzer;
+  descriptor?: FaceDescriptor;
+}
 
 export type SwapBackendName = 'auto' | 'inswapper' | 'simswap' | 'ghost' | 'mesh' | 'none';
 export const SWAP_BACKENDS: SwapBackendName[] = ['auto', 'inswapper', 'simswap', 'ghost', 'mesh', 'none'];
@@ -38,8 +45,6 @@ export interface SwapOptions {
   files?: SwapModelFiles;
   /** Measure identity similarity per frame (default true; two descriptor runs per frame). */
   measure?: boolean;
-  /** An analyzer to share with the faces stage (created when absent). */
-  analyzer?: FaceAnalyzer;
 }
 
 /** One ready swapper: swaps one face of a frame. */
@@ -60,7 +65,7 @@ function modelInstalled(name: string): boolean {
 
 /** Model entries a model backend could use now (the file, its embedder and converter installed). */
 export function usableModelEntries(backend: 'inswapper' | 'simswap' | 'ghost'): string[] {
-  return SWAP_MODELS[backend].filter((name) => {
+  return swapModelNames(backend).filter((name) => {
     if (!modelInstalled(name)) return false;
     const c = getEntry(name).contract.identity;
     if (!modelInstalled(c?.embedder ?? 'arcface_w600k_r50')) return false;
@@ -147,11 +152,11 @@ export async function openSwapper(
       'no swap model installed (inswapper_128, simswap_256/512, ghost_*_256 with arcface_w600k_r50 and their converters): embedded mesh swap',
     );
   }
-  const names = opts.files?.model ? SWAP_MODELS[backend].slice(0, 1) : SWAP_MODELS[backend].filter(modelInstalled);
+  const names = opts.files?.model ? swapModelNames(backend).slice(0, 1) : swapModelNames(backend).filter(modelInstalled);
   if (!names.length) {
     throw modelError(
-      `swap backend '${backend}' needs one of ${SWAP_MODELS[backend].join(', ')}, and none is installed`,
-      `restore models add <file.onnx> --as ${SWAP_MODELS[backend][0]}, or use --swap mesh`,
+      `swap backend '${backend}' needs one of ${swapModelNames(backend).join(', ')}, and none is installed`,
+      `restore models add <file.onnx> --as ${swapModelNames(backend)[0]}, or use --swap mesh`,
     );
   }
   return tryModels(backend, names);
@@ -167,23 +172,17 @@ function facesToSwap(faces: Face[]): Face[] {
  */
 export async function createSwapStage(
   opts: RestoreOptions & SwapOptions,
-  ctx: Pick<RunContext, 'device' | 'log'> & Partial<RunContext>,
+  ctx: Pick<RunContext, 'device' | 'log'> & Partial<RunContext> & SwapServices,
 ): Promise<Stage> {
-  const want = (opts.backends?.swap ?? 'auto') as SwapBackendName;
-  if (!SWAP_BACKENDS.includes(want)) throw usageError(`unknown swap backend '${want}'`, `use one of ${SWAP_BACKENDS.join(', ')}`);
-  if (want === 'none') return skippedStage('swap', 'swap backend none requested');
-  if (!opts.identity?.length) return skippedStage('swap', 'no --identity photo given: the face is left as it is');
-  if ((want === 'inswapper' || want === 'simswap' || want === 'ghost') && !opts.files?.model && !SWAP_MODELS[want].some(modelInstalled)) {
-    throw modelError(
-      `swap backend '${want}' needs one of ${SWAP_MODELS[want].join(', ')}, and none is installed`,
-      `restore models add <file.onnx> --as ${SWAP_MODELS[want][0]}, or use --swap mesh`,
-    );
-  }
+  const plan = swapStage.plan(opts, { width: 0, height: 0 }) as StagePlan;
+  if (!plan.run) return skippedStage('swap', plan.reason);
+  const want = plan.backend as SwapBackendName;
+  const identityPhotos = opts.identity!;
   const device: DeviceRequest = opts.device ?? ctx.device ?? 'auto';
   const log = (m: string) => ctx.log.info(m);
-  const analyzer = opts.analyzer ?? (await FaceAnalyzer.create({ device, log: (m) => ctx.log.debug(m) }));
-  const descriptor: FaceDescriptor = await createDescriptor({ device, log: (m) => ctx.log.debug(m) });
-  const identity = await loadIdentity(opts.identity, { analyzer, descriptor, identityFace: opts.identityFace });
+  const analyzer = ctx.analyzer ?? (await FaceAnalyzer.create({ device, log: (m) => ctx.log.debug(m) }));
+  const descriptor: FaceDescriptor = ctx.descriptor ?? (await createDescriptor({ device, log: (m) => ctx.log.debug(m) }));
+  const identity = await loadIdentity(identityPhotos, { analyzer, descriptor, identityFace: opts.identityFace });
   const swapper = await openSwapper(want, identity, { device, log, files: opts.files });
   ctx.log.info(`swap: ${swapper.backend} (${swapper.reason}); identity from ${identity.photos.length} photo(s), similarity by ${descriptor.label}`);
   const measure = opts.measure ?? true;
@@ -256,3 +255,30 @@ export async function createSwapStage(
       }),
   };
 }
+
+/**
+ * The swap stage's module (src/stages/module.ts). Model backends take the manifest's
+ * face-swap entries of their family (swapModelNames); a missing file is a model error at plan
+ * time, before any model of any stage is opened.
+ */
+export const swapStage: StageModule = {
+  name: 'swap',
+  key: 'swap',
+  flag: '--swap',
+  choices: () => ({ builtin: SWAP_BACKENDS, families: [], models: [] }),
+  plan(opts: RestoreOptions & SwapOptions) {
+    const want = (opts.backends?.swap ?? 'auto') as SwapBackendName;
+    checkChoice(swapStage, want);
+    if (want === 'none') return skip('swap', 'swap backend none requested');
+    if (!opts.identity?.length) return skip('swap', 'no --identity photo given: the face is left as it is');
+    if ((want === 'inswapper' || want === 'simswap' || want === 'ghost') && !opts.files?.model && !swapModelNames(want).some(modelInstalled)) {
+      throw modelError(
+        `swap backend '${want}' needs one of ${swapModelNames(want).join(', ')}, and none is installed`,
+        `restore models add <file.onnx> --as ${swapModelNames(want)[0]}, or use --swap mesh`,
+      );
+    }
+    return willRun('swap', want, want === 'auto' ? 'auto: chosen at open from the installed models' : 'requested', {});
+  },
+  open: async (_plan, opts, env) =>
+    createSwapStage(opts, { device: env.device, log: env.log, analyzer: await env.services.analyzer(), descriptor: await env.services.descriptor() }),
+};

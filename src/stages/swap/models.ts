@@ -19,7 +19,7 @@ import type { RgbFrame } from '../../media/frame.js';
 import { estimateSimilarity, isTemplateName, pasteBack, templatePoints, warpAffine, applyAffine, type Affine, type TemplateName } from '../../faces/align.js';
 import { l2normalize } from '../../faces/descriptor.js';
 import type { Face, Point } from '../../faces/types.js';
-import type { TensorSpec } from '../../models/manifest.js';
+import { entriesFor, type TensorSpec } from '../../models/manifest.js';
 import { openModel, type OpenedModel } from '../../models/registry.js';
 import { ort, type DeviceRequest } from '../../models/session.js';
 import { FACE_OVAL } from './topology.js';
@@ -27,11 +27,13 @@ import { FACE_OVAL } from './topology.js';
 const require = createRequire(import.meta.url);
 
 /** The model-backed swap backends and the manifest entries they try, in preference order. */
-export const SWAP_MODELS: Record<'inswapper' | 'simswap' | 'ghost', string[]> = {
-  inswapper: ['inswapper_128'],
-  simswap: ['simswap_256', 'simswap_512_unofficial'],
-  ghost: ['ghost_3_256', 'ghost_2_256', 'ghost_1_256'],
-};
+/**
+ * The model files each model backend accepts, in preference order: the manifest's face-swap
+ * entries of that family (a new SimSwap or GHOST export is a manifest entry, nothing else).
+ */
+export function swapModelNames(backend: 'inswapper' | 'simswap' | 'ghost'): string[] {
+  return entriesFor('face-swap').filter((e) => e.family === backend).map((e) => e.name);
+}
 
 /**
  * `emap` of an inswapper file: the last initializer of shape [512, 512], as float32 row-major.

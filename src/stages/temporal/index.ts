@@ -2,12 +2,12 @@
  * The temporal stage (`temporal`): the streaming stage around the smoother (smoother.ts, where
  * the method is described). Backends (opts.backends.temporal): 'auto' (= 'flow'), 'flow', 'none'.
  */
-import { usageError } from '../../errors.js';
 import { FLICKER_DEFINITION } from '../../metrics/flicker.js';
 import type { Logger } from '../../util/log.js';
 import { skippedStage, StageStats } from '../kit.js';
 import type { FrameItem, RestoreOptions, Stage, StageReport } from '../types.js';
 import { remoteSmoother } from '../threads/remote.js';
+import { checkChoice, skip, willRun, type StageModule, type StagePlan } from '../module.js';
 import { TemporalSmoother, type TemporalOptions, type TemporalPrepared } from './smoother.js';
 
 export { changedRegion, editWeight, prepareTemporal, TemporalSmoother, type TemporalFrameResult, type TemporalOptions, type TemporalPrepared } from './smoother.js';
@@ -31,9 +31,8 @@ async function* plain(input: AsyncIterable<FrameItem>): AsyncGenerator<{ item: F
 
 /** The temporal stage. See the file comment for the method. */
 export async function createTemporalStage(opts: RestoreOptions, ctx: TemporalStageContext = {}): Promise<Stage> {
-  const want = opts.backends?.temporal ?? 'auto';
-  if (!(TEMPORAL_BACKENDS as readonly string[]).includes(want)) throw usageError(`unknown temporal backend '${want}'`, `use one of ${TEMPORAL_BACKENDS.join(', ')}`);
-  if (want === 'none') return skippedStage('temporal', 'temporal backend none requested');
+  const plan = temporalStage.plan(opts, { width: 0, height: 0 }) as StagePlan;
+  if (!plan.run) return skippedStage('temporal', plan.reason);
   const smoother = new TemporalSmoother(ctx.temporal);
   // with --workers, the same smoother runs in a worker (frames move there and back)
   const remote = await remoteSmoother(ctx.temporal);
@@ -106,3 +105,18 @@ export async function createTemporalStage(opts: RestoreOptions, ctx: TemporalSta
   };
 }
 
+
+/** The temporal stage's module (src/stages/module.ts). */
+export const temporalStage: StageModule = {
+  name: 'temporal',
+  key: 'temporal',
+  flag: '--temporal',
+  choices: () => ({ builtin: TEMPORAL_BACKENDS, families: [], models: [] }),
+  plan(opts) {
+    const want = opts.backends?.temporal ?? 'auto';
+    checkChoice(temporalStage, want);
+    if (want === 'none') return skip('temporal', 'temporal backend none requested');
+    return willRun('temporal', 'flow', want === 'auto' ? 'auto: flow' : 'requested', {});
+  },
+  open: (_plan, opts, env) => createTemporalStage(opts, { device: env.device, log: env.log }),
+};

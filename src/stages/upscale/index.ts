@@ -412,6 +412,7 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
         backend: bp ? `${backend}+backproject` : backend,
         ran: true,
         reason: choice.reason,
+        facts: { provider: up?.provider ?? 'cpu' },
         details: {
           model: up?.entry?.name ?? null,
           label,
