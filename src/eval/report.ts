@@ -1,7 +1,7 @@
 /** The eval's markdown table and self-contained HTML page (table + bar plots of the gains). */
 import { escapeHtml as esc } from '../report/escape.js';
 import { barChart } from '../report/svg.js';
-import type { EvalResult, EvalRow } from './run.js';
+import type { EvalResult, EvalRow } from './types.js';
 
 const f = (v: number | undefined, d = 2) => (v === undefined || !Number.isFinite(v) ? '' : v.toFixed(d));
 const COLS: [string, (r: EvalRow) => string][] = [

@@ -21,68 +21,12 @@ import { swapIdentityInClip } from '../pipeline/degrade-swap.js';
 import { buildCase, DEFAULT_CASES, ffmpegUpscale, type BuiltCase, type CaseSpec } from './cases.js';
 import { holeMap, regionScores } from './regions.js';
 import { renderEvalHtml, renderEvalMarkdown } from './report.js';
+import type { EvalOptions, EvalResult, EvalRow, Variant } from './types.js';
 
 export const VIDEO_EXT = /\.(mp4|mov|mkv|webm|avi|m4v)$/i;
 const IMAGE_EXT = /\.(jpe?g|png|webp)$/i;
 
-/** One restore configuration: a name and the backends it sets (the rest are defaults). */
-export interface Variant {
-  name: string;
-  backends: Record<string, string>;
-  /** Extra options (e.g. backproject). */
-  options?: Partial<RestoreOptions>;
-}
-
-export interface EvalRow {
-  clip: string;
-  case: string;
-  /** `restore:<variant>` or `ffmpeg-bicubic`, `ffmpeg-lanczos`, `perfect-fill+lanczos`. */
-  method: string;
-  frames: number;
-  psnrY: number;
-  psnrU: number;
-  psnrV: number;
-  psnrAvg: number;
-  ssimAll: number;
-  ssimY: number;
-  holeY?: number;
-  outsideY: number;
-  /** With `flicker`: the output's warping error (src/metrics/flicker.ts), mean over frames. */
-  flicker?: number;
-  /** restore only: wall ms per frame (pipeline, not scoring). */
-  msPerFrame?: number;
-  /** restore only: the backend each stage ran ('-' when it did not run). */
-  stages?: Record<string, string>;
-}
-
-export interface EvalOptions {
-  clipsDir: string;
-  outDir: string;
-  cases?: CaseSpec[];
-  variants?: Variant[];
-  /** Frames per case (default 2 s of each clip). */
-  frames?: number;
-  /** Only clips whose name contains one of these. */
-  only?: string[];
-  /** Photo a swap case changes the person into (default: the first photo in clipsDir, else skip). */
-  swapPhoto?: string;
-  crf?: number;
-  /** Also measure each output's flicker (one optical flow per frame pair: slower). */
-  flicker?: boolean;
-  log?: Logger;
-}
-
-export interface EvalResult {
-  createdAt: string;
-  clipsDir: string;
-  crf: number;
-  cases: { clip: string; case: string; frames: number; size: string; lowSize: string; boxes?: unknown; holeShare?: number }[];
-  rows: EvalRow[];
-  /** Per case: each restore variant minus ffmpeg lanczos (psnrAvg, psnrY, outsideY). */
-  gains: { clip: string; case: string; method: string; dAvg: number; dY: number; dOutsideY: number }[];
-  wallSeconds: number;
-  skipped: string[];
-}
+export type { EvalOptions, EvalResult, EvalRow, Variant } from './types.js';
 
 export const DEFAULT_VARIANTS: Variant[] = [{ name: 'default', backends: {} }];
 
