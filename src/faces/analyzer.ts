@@ -5,8 +5,8 @@
  * Coordinates: frame pixels with pixel centres on integers (as src/faces/align.ts).
  */
 import type { RgbFrame } from '../media/frame.js';
-import { ensureMediapipeOnnx } from '../models/tflite/mediapipe.js';
-import { loadSession, ort, type DeviceRequest } from '../models/session.js';
+import { openModel } from '../models/registry.js';
+import { ort, type DeviceRequest } from '../models/session.js';
 import { applyAffine, invertAffine, warpAffine } from './align.js';
 import { boxIou, decodeDetections, FULL_RANGE, letterbox, SHORT_RANGE, ssdAnchors, type BlazeFaceSpec, type RawDetection } from './blazeface.js';
 import { fiveFromKeypoints, fiveFromMesh, MESH_INPUT, MESH_POINTS, roiFromDetection, roiMatrix, type Roi } from './mesh.js';
@@ -39,6 +39,7 @@ export interface AnalyzerTimings {
 interface Detector {
   spec: BlazeFaceSpec;
   session: ort.InferenceSession;
+  provider: 'cpu' | 'cuda';
   anchors: Float32Array;
   input: string;
   outputs: [string, string];
@@ -63,13 +64,11 @@ export class FaceAnalyzer {
     const [short, mesh] = await Promise.all([
       FaceAnalyzer.loadDetector(SHORT_RANGE, device, opts),
       (async () => {
-        const file = await ensureMediapipeOnnx('face_landmark', opts.log);
-        const { session } = await loadSession(file, { device, log: opts.log, threads: opts.threads });
-        return { session, input: session.inputNames[0], outputs: [session.outputNames[0], session.outputNames[1]] as [string, string] };
+        const m = await openModel('face_landmark', { device, log: opts.log, threads: opts.threads });
+        return { session: m.session, input: m.inputs.image.name, outputs: [m.outputs.landmarks.name, m.outputs.score.name] as [string, string] };
       })(),
     ]);
-    const provider = (await loadSession(await ensureMediapipeOnnx('face_detection_short_range'), { device, threads: opts.threads })).provider;
-    return new FaceAnalyzer(short, mesh, provider, {
+    return new FaceAnalyzer(short, mesh, short.provider, {
       ...opts,
       minFaceSize: opts.minFaceSize ?? 16,
       fullRangeFallback: opts.fullRangeFallback ?? true,
@@ -78,14 +77,10 @@ export class FaceAnalyzer {
   }
 
   private static async loadDetector(spec: BlazeFaceSpec, device: DeviceRequest, opts: FaceAnalyzerOptions): Promise<Detector> {
-    const file = await ensureMediapipeOnnx(spec.name === 'short' ? 'face_detection_short_range' : 'face_detection_full_range', opts.log);
-    const { session } = await loadSession(file, { device, log: opts.log, threads: opts.threads });
-    // outputs: regressors [1,N,16], classificators [1,N,1] (names differ between the two files)
-    const outs = session.outputNames;
-    const meta = (session as any).outputMetadata as { name: string; shape?: (number | string)[] }[] | undefined;
-    let reg = outs[0], cls = outs[1];
-    if (meta && meta.length === 2 && meta[0].shape && meta[0].shape[2] === 1) [reg, cls] = [outs[1], outs[0]];
-    return { spec, session, anchors: ssdAnchors(spec), input: session.inputNames[0], outputs: [reg, cls] };
+    // through the registry: converted once from the npm TFLite, cached, contract checked; the
+    // contract's roles name the outputs (regressors [1,N,16], scores [1,N,1]; names differ between the files)
+    const m = await openModel(spec.name === 'short' ? 'face_detection_short_range' : 'face_detection_full_range', { device, log: opts.log, threads: opts.threads });
+    return { spec, session: m.session, provider: m.provider, anchors: ssdAnchors(spec), input: m.inputs.image.name, outputs: [m.outputs.regressors.name, m.outputs.scores.name] };
   }
 
   private async runDetector(d: Detector, frame: RgbFrame) {

@@ -5,7 +5,7 @@
  *   arcface_112_v2 at 112, RGB [-1,1].
  * - Otherwise the descriptor that ships in npm: @vladmandic/human `models/faceres.json`
  *   (HSE FaceRes, a MobileNet trained on VGGFace2; TF.js graph model, MIT), converted to ONNX
- *   by src/models/tfjs-graph on first use and cached in modelsDir(). Input 224x224 NHWC RGB
+ *   by src/models/tfjs-graph on first use, through the model registry (cached in the models folder, contract checked). Input 224x224 NHWC RGB
  *   0..255 (TF.js code multiplies its 0..1 crop by 255); the 1024-d global-pooled feature
  *   (`global_pooling/Mean`) is the descriptor. The crop is a similarity alignment of the five
  *   points to FACERES_TEMPLATE, a looser framing than ArcFace's (Human feeds a crop of its
@@ -13,19 +13,12 @@
  *
  * Both are L2-normalized; similarity is the cosine.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import { modelError } from '../errors.js';
-import { writeFileAtomic } from '../media/encode.js';
 import type { RgbFrame } from '../media/frame.js';
-import { convertTfjsGraphFile } from '../models/tfjs-graph/convert.js';
-import { modelsDir } from '../util/paths.js';
-import { loadSession, ort, type DeviceRequest } from '../models/session.js';
+import { openModel } from '../models/registry.js';
+import { ort, type DeviceRequest } from '../models/session.js';
 import { estimateSimilarity, templatePoints, warpAffine, type Affine } from './align.js';
 import type { Point } from './types.js';
-import { humanPackageRoot } from '../util/paths.js';
 
 export type DescriptorKind = 'faceres' | 'arcface';
 
@@ -88,55 +81,13 @@ function alignTo(frame: RgbFrame, five: Point[], tmpl: [number, number][], size:
   return { crop: warpAffine(frame, matrix, size, size), matrix };
 }
 
-/** The faceres model files inside the installed npm package. */
-export function faceresSource(): string {
-  let root: string;
-  try {
-    root = humanPackageRoot();
-  } catch {
-    throw modelError('the npm face descriptor is not available: package @vladmandic/human is not installed', 'run npm install');
-  }
-  const p = path.join(root, 'models', 'faceres.json');
-  if (!existsSync(p)) throw modelError(`the npm face descriptor is missing: ${p} not found`, 'reinstall @vladmandic/human');
-  return p;
-}
-
-const converting = new Map<string, Promise<string>>();
-
-/** Convert faceres to ONNX once; cached as modelsDir()/faceres.<sha12 of json+bin>.onnx. */
-export function ensureFaceresOnnx(log?: (m: string) => void): Promise<string> {
-  const src = faceresSource();
-  const h = createHash('sha256');
-  h.update(readFileSync(src));
-  h.update(readFileSync(path.join(path.dirname(src), 'faceres.bin')));
-  const out = path.join(modelsDir(), `faceres.${h.digest('hex').slice(0, 12)}.onnx`);
-  if (existsSync(out)) return Promise.resolve(out);
-  if (!converting.has(out)) {
-    const job = (async () => {
-      const t0 = performance.now();
-      let bytes: Uint8Array;
-      try {
-        bytes = convertTfjsGraphFile(src, { batch: 1, outputs: ['global_pooling/Mean'] }).bytes;
-      } catch (e) {
-        throw modelError(`cannot convert the npm face descriptor ${src} to ONNX: ${(e as Error).message}`, undefined, e);
-      }
-      await mkdir(path.dirname(out), { recursive: true });
-      await writeFileAtomic(out, bytes);
-      log?.(`faceres: converted ${src} to ONNX in ${Math.round(performance.now() - t0)} ms (${out})`);
-      return out;
-    })();
-    converting.set(out, job);
-    job.catch(() => converting.delete(out));
-  }
-  return converting.get(out)!;
-}
-
 /** The faceres descriptor (ships in npm). */
 export async function createFaceresDescriptor(opts: { device?: DeviceRequest; log?: (m: string) => void; threads?: number } = {}): Promise<FaceDescriptor> {
-  const file = await ensureFaceresOnnx(opts.log);
-  const { session } = await loadSession(file, { device: opts.device ?? 'auto', log: opts.log, threads: opts.threads });
-  const input = session.inputNames[0];
-  const output = session.outputNames[0];
+  // through the registry: converted once from the npm package, cached, contract checked
+  const m = await openModel('faceres', { device: opts.device ?? 'auto', log: opts.log, threads: opts.threads });
+  const session = m.session;
+  const input = m.inputs.image.name;
+  const output = m.outputs.embedding.name;
   const size = 224;
   const crop = (frame: RgbFrame, five: Point[]) => alignTo(frame, five, FACERES_TEMPLATE, size);
   return {
@@ -156,7 +107,6 @@ export async function createFaceresDescriptor(opts: { device?: DeviceRequest; lo
 
 /** ArcFace w600k_r50 through the model registry (user-installed). */
 export async function createArcfaceDescriptor(opts: { device?: DeviceRequest; log?: (m: string) => void; file?: string } = {}): Promise<FaceDescriptor> {
-  const { openModel } = await import('../models/registry.js');
   const { imageToTensor } = await import('../models/tensor.js');
   const m = await openModel('arcface_w600k_r50', { device: opts.device, log: opts.log, file: opts.file });
   const inName = m.inputs.image.name, outName = m.outputs.embedding.name;
