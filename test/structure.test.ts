@@ -15,7 +15,7 @@ import type { Face } from '../src/faces/types.js';
 import type { RgbFrame } from '../src/media/frame.js';
 import { getEntry, loadManifest } from '../src/models/manifest.js';
 import { sessionsOpened } from '../src/models/session.js';
-import { createServices, openStages, planStages, planVideo } from '../src/pipeline/plan.js';
+import { createServices, openStages, planStages, videoForPlan } from '../src/pipeline/plan.js';
 import { defaultOptions, runRestore } from '../src/pipeline/run.js';
 import { STAGES } from '../src/stages/index.js';
 import { acceptedNames } from '../src/stages/module.js';
@@ -116,12 +116,12 @@ describe('a new model of a known family is one manifest entry', () => {
       const video = await probeVideo(CASE('input.mp4'));
       for (const requested of ['gpen_bfr_128', 'gpen', 'auto']) {
         const opts = defaultOptions({ input: CASE('input.mp4'), quiet: true, device: 'cpu', backends: { 'restore-face': requested, faces: 'none', upscale: 'none', temporal: 'none' } });
-        const planned = await planStages(opts, planVideo(video));
+        const planned = await planStages(opts, videoForPlan(video));
         const plan = planned.find((p) => p.module.name === 'restore-face')!.plan;
         expect(plan, requested).toMatchObject({ run: true, backend: 'gpen_bfr_128' });
       }
       const opts = defaultOptions({ input: CASE('input.mp4'), quiet: true, device: 'cpu', backends: { 'restore-face': 'gpen_bfr_128', faces: 'none', upscale: 'none', temporal: 'none' } });
-      const planned = await planStages(opts, planVideo(video), ['restore-face']);
+      const planned = await planStages(opts, videoForPlan(video), ['restore-face']);
       const ac = new AbortController();
       const stages = await openStages(planned, opts, { device: 'cpu', log: silentLogger, signal: ac.signal, video, reportDir: dir, services: createServices('cpu', silentLogger) });
       const stage = stages.find((s) => s.name === 'restore-face')!;

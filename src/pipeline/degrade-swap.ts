@@ -13,7 +13,7 @@ import { probeVideo } from '../media/probe.js';
 import type { DeviceRequest } from '../models/session.js';
 import type { RestoreOptions, RunContext } from '../stages/types.js';
 import type { SwapBackendName } from '../stages/swap/index.js';
-import { createServices, openStages, planStages, planVideo } from './plan.js';
+import { createServices, openStages, planStages, videoForPlan } from './plan.js';
 import { streamAndEncode } from './stream.js';
 import type { IdentitySummary } from '../metrics/identity.js';
 
@@ -59,7 +59,7 @@ export async function swapIdentityInClip(cleanPath: string, identityPhoto: strin
   };
   const ac = new AbortController();
   // The restore pipeline itself, with a two-stage plan: faces (detect, mesh, track, smooth) → swap.
-  const planned = await planStages(options, planVideo(info), ['faces', 'swap']);
+  const planned = await planStages(options, videoForPlan(info), ['faces', 'swap']);
   const stages = await openStages(planned, options, { device, log, signal: ac.signal, video: info, reportDir: '', services: createServices(device, log) });
   const swap = stages.find((st) => st.name === 'swap')!;
   opts.log?.(`swap-identity: ${swap.backend} (${swap.report().reason}), ${cleanPath} → ${outPath}`);

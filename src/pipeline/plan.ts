@@ -19,7 +19,7 @@ export interface PlannedStage {
 }
 
 /** What the plan needs of the probed video, and the output size the run decided. */
-export function planVideo(video: VideoInfo, target?: Size): PlanVideo {
+export function videoForPlan(video: VideoInfo, target?: Size): PlanVideo {
   return { width: video.width, height: video.height, target, colour: video.colour, pixFmt: video.pixFmt };
 }
 

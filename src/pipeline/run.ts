@@ -18,7 +18,7 @@ import { createLogger, type Logger } from '../util/log.js';
 import type { RestoreOptions, RunContext, StageReport } from '../stages/types.js';
 import { Artefacts } from './artefacts.js';
 import { assembleReport, inputNotes, timingNote } from './assemble.js';
-import { createServices, openStages, planStages, planVideo } from './plan.js';
+import { createServices, openStages, planStages, videoForPlan } from './plan.js';
 import { scoreAgainstReference } from './score.js';
 import { streamAndEncode } from './stream.js';
 import { validateModelChoices, validateOptionValues, validateOutputTarget } from './validate.js';
@@ -132,7 +132,7 @@ async function prepare(opts: RestoreOptions, log: Logger) {
   await validateOutputTarget(opts);
   await validateModelChoices(opts);
   const sized = planOutputSize(video, reference, opts);
-  const planned = await planStages(opts, planVideo(video, sized.size));
+  const planned = await planStages(opts, videoForPlan(video, sized.size));
   await ensureWritableDir(opts.reportDir);
   await ensureWritableDir(path.dirname(path.resolve(opts.out)));
   for (const dir of new Set([path.dirname(path.resolve(opts.out)), path.resolve(opts.reportDir), path.resolve(opts.reportDir, 'thumbs')])) {
