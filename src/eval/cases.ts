@@ -40,7 +40,7 @@ export const DEFAULT_CASES: CaseSpec[] = [
   { name: 'x4-swap', scale: 4, kernel: 'bicubic', crf: 12, swap: true },
 ];
 
-export interface Box {
+export interface PaintedBox {
   x: number;
   y: number;
   w: number;
@@ -65,7 +65,7 @@ export interface BuiltCase {
   frames: number;
   /** White = painted, at the low size (box cases). */
   mask?: string;
-  boxes?: Box[];
+  boxes?: PaintedBox[];
   /** Photo of the clip's own person (swap cases): its first clean frame. */
   identity?: string;
 }
@@ -92,10 +92,10 @@ async function mouthOf(info: VideoInfo, analyzer: FaceAnalyzer | undefined): Pro
 }
 
 /** Three boxes at the low size: one over the mouth (black), one white, one flat colour. */
-export function placeBoxes(w: number, h: number, mouth: { x: number; y: number; size: number }): Box[] {
+export function placeBoxes(w: number, h: number, mouth: { x: number; y: number; size: number }): PaintedBox[] {
   const m = Math.min(w, h);
   const s = Math.max(4, Math.round(mouth.size * m));
-  const clampBox = (b: Box): Box => ({
+  const clampBox = (b: PaintedBox): PaintedBox => ({
     ...b,
     x: Math.max(0, Math.min(w - b.w, Math.round(b.x))),
     y: Math.max(0, Math.min(h - b.h, Math.round(b.y))),
@@ -142,7 +142,7 @@ export async function buildCase(clip: string, spec: CaseSpec, dir: string, opts:
   const cleanLow = path.join(dir, 'clean-low.mp4');
   await ffmpeg(['-i', reference, '-an', '-vf', scale, ...enc, cleanLow]);
   const input = path.join(dir, 'input.mp4');
-  let boxes: Box[] | undefined;
+  let boxes: PaintedBox[] | undefined;
   let mask: string | undefined;
   if (spec.boxes) {
     boxes = placeBoxes(lowSize.width, lowSize.height, await mouthOf(info, opts.analyzer));

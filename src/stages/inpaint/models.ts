@@ -14,7 +14,7 @@ import { ort } from '../../models/session.js';
 import { modelError } from '../../errors.js';
 import { clamp255 } from './harmonic.js';
 
-export interface Box { x: number; y: number; w: number; h: number }
+export interface PixelRect { x: number; y: number; w: number; h: number }
 
 export interface ModelInpainter {
   name: string;
@@ -27,10 +27,10 @@ export interface ModelInpainter {
 }
 
 /** Bounding boxes of the 8-connected hole components (mask >= 128). */
-export function holeBoxes(mask: Mask): Box[] {
+export function holeBoxes(mask: Mask): PixelRect[] {
   const { width: w, height: h } = mask;
   const seen = new Uint8Array(w * h);
-  const boxes: Box[] = [];
+  const boxes: PixelRect[] = [];
   const stack: number[] = [];
   for (let s = 0; s < w * h; s++) {
     if (seen[s] || mask.data[s] < 128) continue;
@@ -58,10 +58,10 @@ export function holeBoxes(mask: Mask): Box[] {
 }
 
 /** Widen each box to a square context window (hole size + margin on each side), clamp to the frame, and merge overlaps. */
-export function contextBoxes(boxes: Box[], width: number, height: number, opts: { context?: number; minSide?: number } = {}): Box[] {
+export function contextBoxes(boxes: PixelRect[], width: number, height: number, opts: { context?: number; minSide?: number } = {}): PixelRect[] {
   const ctxF = opts.context ?? 1.0;
   const minSide = opts.minSide ?? 64;
-  const sq = (b: Box): Box => {
+  const sq = (b: PixelRect): PixelRect => {
     let side = Math.max(b.w, b.h) * (1 + 2 * ctxF);
     side = Math.min(Math.max(side, minSide), Math.max(width, height));
     const sw = Math.min(Math.round(side), width), sh = Math.min(Math.round(side), height);
@@ -92,13 +92,13 @@ export function contextBoxes(boxes: Box[], width: number, height: number, opts: 
   return out;
 }
 
-function crop(f: RgbFrame, b: Box): Buffer {
+function crop(f: RgbFrame, b: PixelRect): Buffer {
   const out = Buffer.alloc(b.w * b.h * 3);
   for (let y = 0; y < b.h; y++) out.set(f.data.subarray(3 * ((b.y + y) * f.width + b.x), 3 * ((b.y + y) * f.width + b.x + b.w)), 3 * y * b.w);
   return out;
 }
 
-function cropMask(m: Mask, b: Box): Buffer {
+function cropMask(m: Mask, b: PixelRect): Buffer {
   const out = Buffer.alloc(b.w * b.h);
   for (let y = 0; y < b.h; y++) out.set(m.data.subarray((b.y + y) * m.width + b.x, (b.y + y) * m.width + b.x + b.w), y * b.w);
   return out;

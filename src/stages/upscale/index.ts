@@ -31,10 +31,8 @@ import { manifestCandidates, upscaleFamilies } from './families.js';
 export { runTiled, runTiledFloat, planAxis, mirror, tileCount } from './tiling.js';
 export type { TileModel, TileOptions } from './tiling.js';
 
-export interface Size {
-  width: number;
-  height: number;
-}
+import type { Size } from '../module.js';
+export type { Size };
 
 export interface UpscaleContext {
   device: DeviceRequest;
