@@ -178,7 +178,7 @@ export async function createSwapStage(
   if (!plan.run) return skippedStage('swap', plan.reason);
   const want = plan.backend as SwapBackendName;
   const identityPhotos = opts.identity!;
-  const device: DeviceRequest = opts.device ?? ctx.device ?? 'auto';
+  const device: DeviceRequest = ctx.device ?? opts.device ?? 'auto'; // the run's env first, as every stage
   const log = (m: string) => ctx.log.info(m);
   const analyzer = ctx.analyzer ?? (await FaceAnalyzer.create({ device, log: (m) => ctx.log.debug(m) }));
   const descriptor: FaceDescriptor = ctx.descriptor ?? (await createDescriptor({ device, log: (m) => ctx.log.debug(m) }));
