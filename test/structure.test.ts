@@ -2,7 +2,7 @@
  * The pipeline's structure (issue #11): the layers and cycles of src/, one stage surface whose
  * plans fail before any model opens, and a new model of a known family as one manifest entry.
  */
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -16,7 +16,8 @@ import type { RgbFrame } from '../src/media/frame.js';
 import { getEntry, loadManifest } from '../src/models/manifest.js';
 import { sessionsOpened } from '../src/models/session.js';
 import { createServices, openStages, planStages, videoForPlan } from '../src/pipeline/plan.js';
-import { defaultOptions, runRestore } from '../src/pipeline/run.js';
+import { defaultOptions, planRestore, runRestore } from '../src/pipeline/run.js';
+import { restore } from './helpers/cli.js';
 import { STAGES } from '../src/stages/index.js';
 import { acceptedNames } from '../src/stages/module.js';
 import type { FrameItem, RunContext } from '../src/stages/types.js';
@@ -78,6 +79,26 @@ describe('one stage surface', () => {
       if (prev === undefined) delete process.env.RESTORE_MODELS_DIR;
       else process.env.RESTORE_MODELS_DIR = prev;
     }
+  });
+});
+
+describe('--dry-run: the plan, nothing opened or written', () => {
+  it('says what each stage would do, opens no session and writes nothing', async () => {
+    const reportDir = path.join(tmp.dir, 'dry');
+    const before = sessionsOpened();
+    const p = await planRestore(defaultOptions({ input: CASE('input.mp4'), reportDir, identity: [fixture('source', 'astronaut.png')], mask: CASE('mask.mp4'), reference: CASE('reference.mp4') }));
+    expect(sessionsOpened() - before).toBe(0);
+    expect(p.output).toBe('384x384');
+    expect(p.stages.map((s) => [s.stage, s.run])).toEqual([['inpaint', true], ['upscale', true], ['faces', true], ['restore-face', false], ['swap', true], ['temporal', true]]);
+    expect(p.stages.find((s) => s.stage === 'swap')).toMatchObject({ backend: 'mesh' });
+    expect(p.stages.find((s) => s.stage === 'restore-face')?.reason).toMatch(/no face restoration model installed/);
+    const r = restore([CASE('input.mp4'), '--report-dir', reportDir, '--scale', '4', '--swap', 'none', '--dry-run', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.plan.stages.find((s: { stage: string }) => s.stage === 'swap')).toMatchObject({ run: false, reason: 'swap backend none requested' });
+    expect(existsSync(reportDir)).toBe(false);
+    const bad = restore([CASE('input.mp4'), '--temporal', 'foo', '--dry-run']);
+    expect(bad.code).toBe(2);
   });
 });
 

@@ -7,7 +7,7 @@ import { degradeClip } from '../pipeline/degrade.js';
 import { swapIdentityInClip } from '../pipeline/degrade-swap.js';
 import { createLogger } from '../util/log.js';
 import { createProgressBar } from '../pipeline/progress.js';
-import { defaultOptions, runRestore, toolVersion } from '../pipeline/run.js';
+import { defaultOptions, planRestore, runRestore, toolVersion } from '../pipeline/run.js';
 import type { RestoreOptions } from '../stages/types.js';
 import { stageChoices } from '../pipeline/backends.js';
 import { VIDEO_CONTAINERS, X264_PRESETS } from '../media/encode.js';
@@ -58,6 +58,7 @@ function addRunOptions(cmd: Command): Command {
     .option('--max-frames <n>', 'only the first N frames (quick checks)', parseNumber('--max-frames', 1, 1e9, true))
     .option('--thumbnails <n>', 'before/after frames shown in the report', parseNumber('--thumbnails', 0, 12, true), 3)
     .option('--json', 'print the result (or the error) as JSON on stdout; no progress bar')
+    .option('--dry-run', 'check every option and say what each stage would do (or why it would not run), then stop: nothing is loaded or written')
     .option('-q, --quiet', 'no progress and no log lines, errors only')
     .option('--verbose', "debug lines, and ONNX Runtime's own log (silenced otherwise)")
     .option('--no-progress', 'no progress bar');
@@ -107,11 +108,21 @@ Examples:
   restore fixtures/videos/cases/pan-x4/input.mp4 --mask fixtures/videos/cases/pan-x4/mask.mp4 \\
           --reference fixtures/videos/cases/pan-x4/reference.mp4
   restore clip.mp4 --scale 2 --out "out dir/clip 2x.mp4" --json
+  restore clip.mp4 --scale 4 --identity person.jpg --dry-run   (what each stage would do; nothing loaded or written)
 ${EXIT_HELP}`,
   )
   .action((input: string, o: Record<string, any>) =>
     runAction(!!o.json, async () => {
       const opts = optionsFrom(input, o);
+      if (o.dryRun) {
+        const p = await planRestore(opts);
+        if (opts.json) printJson({ ok: true, plan: p });
+        else {
+          process.stdout.write(`${input}: ${p.input} -> ${p.output}${p.note ? ` (${p.note})` : ''}\n`);
+          for (const s of p.stages) process.stdout.write(`  ${s.stage.padEnd(13)} ${s.run ? `${(s.backend ?? '').padEnd(16)} ${s.reason}` : `would not run: ${s.reason}`}\n`);
+        }
+        return;
+      }
       const signal = signalController().signal;
       const log = createLogger({ quiet: opts.quiet || opts.json, verbose: opts.verbose });
       const bar = createProgressBar(path.basename(input), opts.progress);

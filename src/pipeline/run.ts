@@ -121,8 +121,8 @@ export function planOutputSize(
   return { size: { width: reference.width, height: reference.height }, note: `no --scale or --size: upscaling x${+f.toFixed(3)} to the reference size ${ref}` };
 }
 
-/** Everything checked, every stage planned: nothing is opened or written before this returns. */
-async function prepare(opts: RestoreOptions, log: Logger) {
+/** Every option and input checked and every stage planned; nothing opened or written. */
+async function check(opts: RestoreOptions) {
   validateOptionValues(opts);
   setNativeLogging(!!opts.verbose);
   const video = await probeVideo(opts.input);
@@ -133,6 +133,30 @@ async function prepare(opts: RestoreOptions, log: Logger) {
   await validateModelChoices(opts);
   const sized = planOutputSize(video, reference, opts);
   const planned = await planStages(opts, videoForPlan(video, sized.size));
+  return { video, reference, sized, planned };
+}
+
+/** What a run of these options would do, stage by stage, without opening or writing anything (`--dry-run`). */
+export async function planRestore(opts: RestoreOptions): Promise<RunPlanSummary> {
+  const { video, sized, planned } = await check(opts);
+  return {
+    input: `${video.width}x${video.height}, ${video.frameCount} frames`,
+    output: sized.size ? `${sized.size.width}x${sized.size.height}` : `${video.width}x${video.height}`,
+    ...(sized.note ? { note: sized.note } : {}),
+    stages: planned.map(({ plan }) => (plan.run ? { stage: plan.stage, run: true, backend: plan.backend, reason: plan.reason } : { stage: plan.stage, run: false, reason: plan.reason })),
+  };
+}
+
+export interface RunPlanSummary {
+  input: string;
+  output: string;
+  note?: string;
+  stages: { stage: string; run: boolean; backend?: string; reason: string }[];
+}
+
+/** check(), then the output folders made and partial files of killed runs removed. */
+async function prepare(opts: RestoreOptions, log: Logger) {
+  const { video, reference, sized, planned } = await check(opts);
   await ensureWritableDir(opts.reportDir);
   await ensureWritableDir(path.dirname(path.resolve(opts.out)));
   for (const dir of new Set([path.dirname(path.resolve(opts.out)), path.resolve(opts.reportDir), path.resolve(opts.reportDir, 'thumbs')])) {

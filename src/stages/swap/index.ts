@@ -176,7 +176,7 @@ export async function createSwapStage(
 ): Promise<Stage> {
   const plan = swapStage.plan(opts, { width: 0, height: 0 }) as StagePlan;
   if (!plan.run) return skippedStage('swap', plan.reason);
-  const want = plan.backend as SwapBackendName;
+  const want = (opts.backends?.swap ?? 'auto') as SwapBackendName; // auto keeps its fallbacks at open
   const identityPhotos = opts.identity!;
   const device: DeviceRequest = ctx.device ?? opts.device ?? 'auto'; // the run's env first, as every stage
   const log = (m: string) => ctx.log.info(m);
@@ -277,7 +277,10 @@ export const swapStage: StageModule = {
         `restore models add <file.onnx> --as ${swapModelNames(want)[0]}, or use --swap mesh`,
       );
     }
-    return willRun('swap', want, want === 'auto' ? 'auto: chosen at open from the installed models' : 'requested', {});
+    if (want !== 'auto') return willRun('swap', want, 'requested', {});
+    // auto: the first model backend with an installed file (inswapper, simswap, ghost), else the mesh swap
+    const first = (['inswapper', 'simswap', 'ghost'] as const).find((x) => usableModelEntries(x).length);
+    return willRun('swap', first ?? 'mesh', first ? `auto: ${first} is installed (mesh if it cannot be opened)` : 'auto: no swap model installed, the embedded mesh swap', {});
   },
   open: async (_plan, opts, env) =>
     createSwapStage(opts, { device: env.device, log: env.log, analyzer: await env.services.analyzer(), descriptor: await env.services.descriptor() }),
