@@ -15,7 +15,7 @@
  */
 import { modelError } from '../errors.js';
 import type { RgbFrame } from '../media/frame.js';
-import { openModel } from '../models/registry.js';
+import { isInstalled, openModel } from '../models/registry.js';
 import { ort, type DeviceRequest } from '../models/session.js';
 import { estimateSimilarity, templatePoints, warpAffine, type Affine } from './align.js';
 import type { Point } from './types.js';
@@ -136,9 +136,7 @@ export async function createDescriptor(opts: { device?: DeviceRequest; log?: (m:
   const prefer = opts.prefer ?? 'auto';
   if (prefer !== 'faceres') {
     try {
-      const { getEntry } = await import('../models/manifest.js');
-      const { modelStatus } = await import('../models/registry.js');
-      if (modelStatus(getEntry('arcface_w600k_r50')).state === 'installed') return await createArcfaceDescriptor(opts);
+      if (isInstalled('arcface_w600k_r50')) return await createArcfaceDescriptor(opts);
     } catch (e) {
       if (prefer === 'arcface') throw e;
       opts.log?.(`identity descriptor: ArcFace not usable (${(e as Error).message.split('\n')[0]}); using faceres from npm`);

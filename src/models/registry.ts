@@ -153,6 +153,20 @@ export function modelStatus(entry: ModelEntry): ModelStatus {
   return { entry, path: p, state: 'missing', note: howToAdd(entry) };
 }
 
+/**
+ * Whether a model's ONNX file is in the models folder now (a user file added, or an embedded
+ * model already converted); an unknown name is not installed. The one "is it installed?".
+ */
+export function isInstalled(model: string | ModelEntry): boolean {
+  let entry: ModelEntry;
+  try {
+    entry = typeof model === 'string' ? getEntry(model) : model;
+  } catch {
+    return false;
+  }
+  return modelStatus(entry).state === 'installed';
+}
+
 export function howToAdd(entry: ModelEntry): string {
   const pull = entry.urls.length ? `restore models pull ${entry.name}` : undefined;
   const add = `restore models add <file.onnx> --as ${entry.name}`;

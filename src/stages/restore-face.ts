@@ -16,7 +16,7 @@ import { perFrameStage, skippedStage } from './kit.js';
 import type { RestoreOptions, Stage } from './types.js';
 import { checkChoice, familiesOf, modelNamesOf, skip, willRun, type StageModule } from './module.js';
 import { entriesFor, getEntry, type ModelEntry } from '../models/manifest.js';
-import { howToAdd, installedModels, modelStatus, openModel, type OpenedModel } from '../models/registry.js';
+import { howToAdd, installedModels, isInstalled, modelStatus, openModel, type OpenedModel } from '../models/registry.js';
 import type { DeviceRequest } from '../models/session.js';
 import { ort } from '../models/session.js';
 import { imageToTensor, tensorToImage } from '../models/tensor.js';
@@ -135,7 +135,7 @@ export async function chooseFaceRestoreModel(requested: string): Promise<{ entry
     }
     throw usageError(`unknown face restoration backend '${requested}'`, `use auto, none, ${familiesOf('face-restore').join(', ')} or one of ${all.map((e) => e.name).join(', ')}`);
   }
-  const entry = cands.find((e) => modelStatus(e).state === 'installed');
+  const entry = cands.find((e) => isInstalled(e));
   if (!entry) throw usageError(`face restoration model ${cands[0].name} is not installed`, howToAdd(cands[0]));
   return { entry, reason: `${requested} requested` };
 }

@@ -19,7 +19,7 @@ import type { Logger } from '../../util/log.js';
 import { skippedStage } from '../kit.js';
 import { checkChoice, familiesOf, modelNamesOf, skip, willRun, type StageModule, type StagePlan } from '../module.js';
 import { entriesFor } from '../../models/manifest.js';
-import { modelStatus } from '../../models/registry.js';
+import { isInstalled, modelStatus } from '../../models/registry.js';
 import { RestoreError, usageError } from '../../errors.js';
 import { FaceAnalyzer } from '../../faces/analyzer.js';
 import { findIdentityFace, readImage } from '../../faces/identity.js';
@@ -63,7 +63,7 @@ export function resolveInpaintBackend(requested: string | undefined): { backend:
   const want = (requested ?? 'auto').toLowerCase();
   const entries = entriesFor('inpaint');
   const families = familiesOf('inpaint');
-  const installed = (family: string) => entries.find((e) => e.family === family && modelStatus(e).state === 'installed');
+  const installed = (family: string) => entries.find((e) => e.family === family && isInstalled(e));
   if (want === 'auto') {
     for (const fam of families) {
       const e = installed(fam);

@@ -19,7 +19,7 @@ import { loadIdentity, readImage, type Identity } from '../../faces/identity.js'
 import type { Face } from '../../faces/types.js';
 import { ID_SIM_AFTER, ID_SIM_BEFORE, largestFace, summarizeIdentity, cosine, type IdentitySample } from '../../metrics/identity.js';
 import { getEntry } from '../../models/manifest.js';
-import { modelStatus } from '../../models/registry.js';
+import { isInstalled } from '../../models/registry.js';
 import type { DeviceRequest } from '../../models/session.js';
 import { skippedStage, StageStats, mapOrdered } from '../kit.js';
 import type { FrameItem, RestoreOptions, RunContext, Stage } from '../types.js';
@@ -55,21 +55,13 @@ export interface Swapper {
   swapFace(frame: RgbFrame, face: Face): Promise<RgbFrame>;
 }
 
-function modelInstalled(name: string): boolean {
-  try {
-    return modelStatus(getEntry(name)).state === 'installed';
-  } catch {
-    return false;
-  }
-}
-
 /** Model entries a model backend could use now (the file, its embedder and converter installed). */
 export function usableModelEntries(backend: 'inswapper' | 'simswap' | 'ghost'): string[] {
   return swapModelNames(backend).filter((name) => {
-    if (!modelInstalled(name)) return false;
+    if (!isInstalled(name)) return false;
     const c = getEntry(name).contract.identity;
-    if (!modelInstalled(c?.embedder ?? 'arcface_w600k_r50')) return false;
-    return !c?.converter || modelInstalled(c.converter);
+    if (!isInstalled(c?.embedder ?? 'arcface_w600k_r50')) return false;
+    return !c?.converter || isInstalled(c.converter);
   });
 }
 
@@ -152,7 +144,7 @@ export async function openSwapper(
       'no swap model installed (inswapper_128, simswap_256/512, ghost_*_256 with arcface_w600k_r50 and their converters): embedded mesh swap',
     );
   }
-  const names = opts.files?.model ? swapModelNames(backend).slice(0, 1) : swapModelNames(backend).filter(modelInstalled);
+  const names = opts.files?.model ? swapModelNames(backend).slice(0, 1) : swapModelNames(backend).filter(isInstalled);
   if (!names.length) {
     throw modelError(
       `swap backend '${backend}' needs one of ${swapModelNames(backend).join(', ')}, and none is installed`,
@@ -271,7 +263,7 @@ export const swapStage: StageModule = {
     checkChoice(swapStage, want);
     if (want === 'none') return skip('swap', 'swap backend none requested');
     if (!opts.identity?.length) return skip('swap', 'no --identity photo given: the face is left as it is');
-    if ((want === 'inswapper' || want === 'simswap' || want === 'ghost') && !opts.files?.model && !swapModelNames(want).some(modelInstalled)) {
+    if ((want === 'inswapper' || want === 'simswap' || want === 'ghost') && !opts.files?.model && !swapModelNames(want).some(isInstalled)) {
       throw modelError(
         `swap backend '${want}' needs one of ${swapModelNames(want).join(', ')}, and none is installed`,
         `restore models add <file.onnx> --as ${swapModelNames(want)[0]}, or use --swap mesh`,
