@@ -25,6 +25,7 @@ import { entriesFor, isEmbedded } from '../../models/manifest.js';
 import { installedModels, modelStatus, openModel, type OpenedModel } from '../../models/registry.js';
 import type { DeviceRequest } from '../../models/session.js';
 import { ort } from '../../models/session.js';
+import { getPool } from '../../workers/pool.js';
 import { runTiled, tileCount, type TileModel, type TileOptions } from './tiling.js';
 import { manifestCandidates, upscaleFamilies } from './families.js';
 
@@ -249,6 +250,11 @@ export function defaultBackprojection(requested: string): number {
 }
 
 export const DEFAULT_BACKPROJECT_ITERATIONS = 2;
+
+/** Frames whose model run may be in flight at once: one per worker (1 on the main thread). */
+export function modelFramesInFlight(): number {
+  return getPool()?.size ?? 1;
+}
 /** Lanczos window of the first estimate that back-projection refines. */
 export const BACKPROJECT_LANCZOS_LOBES = 4;
 /** Input frames each side that the back-projection matches by default. */
@@ -371,13 +377,23 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
         const gone = window.shift()!;
         for (const key of [...flows.keys()]) if (key.split(':').includes(String(gone.item.index))) flows.delete(key);
       };
-      for await (const item of scaled) {
+      // The model runs for up to `ahead` frames at once (one per worker: each worker session has
+      // a share of the cores, so one frame at a time would leave the others idle).
+      const ahead = up ? modelFramesInFlight() : 1;
+      const inFlight: { item: FrameItem; lr: RgbFrame; out?: Promise<RgbFrame> }[] = [];
+      const start = (item: FrameItem) => {
+        const lr = lowRes.get(item)!;
+        const out = up?.upscale(lr, runCtx.signal);
+        out?.catch(() => undefined); // awaited in order below
+        inFlight.push({ item, lr, out });
+      };
+      const take = async () => {
+        const { item, lr, out } = inFlight.shift()!;
         await stats.time(async () => {
-          const lr = lowRes.get(item)!;
           const planes = item.planes!.planes;
           let frame: RgbFrame | undefined;
-          if (up) {
-            const m = await up.upscale(lr, runCtx.signal);
+          if (out) {
+            const m = await out;
             if (lumaOnly) {
               // the model's luma onto ffmpeg's planes
               const yl = lumaFromPlanes(planes, colour);
@@ -390,12 +406,26 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
         });
         // the frame `radius` back now has all its neighbours
         const k = window.length - 1 - radius;
-        if (k >= 0) {
-          const done = await stats.time(() => finish(k));
-          stats.frames++;
-          if (k >= radius) slide();
-          yield done;
+        if (k < 0) return undefined;
+        const done = await stats.time(() => finish(k));
+        stats.frames++;
+        if (k >= radius) slide();
+        return done;
+      };
+      try {
+        for await (const item of scaled) {
+          start(item);
+          if (inFlight.length < ahead) continue;
+          const done = await take();
+          if (done) yield done;
         }
+        while (inFlight.length) {
+          const done = await take();
+          if (done) yield done;
+        }
+      } finally {
+        // an abort or a failure: let the runs still in flight end before the stage closes
+        await Promise.allSettled(inFlight.map((f) => f.out));
       }
       // the last frames: fewer neighbours after them
       for (let k = Math.max(0, window.length - radius); k < window.length; k++) {
