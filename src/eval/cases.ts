@@ -77,7 +77,7 @@ async function ffmpeg(args: string[]): Promise<void> {
 }
 
 /** Where the mouth is in the first frame (fractions of the frame), or a talking-head guess. */
-async function mouthOf(info: VideoInfo, analyzer: FaceAnalyzer | undefined): Promise<{ x: number; y: number; size: number }> {
+export async function mouthOf(info: VideoInfo, analyzer: FaceAnalyzer | undefined): Promise<{ x: number; y: number; size: number }> {
   const guess = { x: 0.5, y: 0.62, size: 0.12 };
   if (!analyzer) return guess;
   for await (const f of decodeFrames(info, { maxFrames: 1 })) {

@@ -25,7 +25,7 @@ import { FaceAnalyzer } from '../../faces/analyzer.js';
 import { findIdentityFace, readImage } from '../../faces/identity.js';
 import type { Face } from '../../faces/types.js';
 import { prepareMeshSource, type MeshSource } from '../swap/mesh.js';
-import { detectPaintedMask } from './auto.js';
+import { detectPaintedMask, uniteWithNeighbours } from './auto.js';
 import { FaceBank, faceHoleFill, type FaceFillState } from './face.js';
 import { harmonicFill } from './harmonic.js';
 import { dilateMask, openMaskSource, type MaskSource } from './mask.js';
@@ -230,11 +230,8 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
             }
             return x.raw;
           };
-          const m = createMask(width, height);
-          for (const j of [k - 1, k, k + 1]) {
-            const r = raw(j);
-            if (r) for (let i = 0; i < r.data.length; i++) if (r.data[i]) m.data[i] = 255;
-          }
+          const nbs = [k - 1, k + 1].flatMap((j) => (raw(j) ? [{ frame: buf[j].item.input, mask: raw(j)! }] : []));
+          const m = uniteWithNeighbours(s.item.input, raw(k)!, nbs);
           s.mask = dilate > 0 ? dilateMask(m, dilate) : m;
         }
       };
