@@ -16,11 +16,11 @@ import { createMask, type Mask, type RgbFrame } from '../media/frame.js';
 import { probeVideo } from '../media/probe.js';
 import type { FaceAnalyzer } from '../faces/analyzer.js';
 import { autoMaskSequence, maskAgreement, type AutoMaskOptions } from '../stages/inpaint/auto.js';
-import { mouthOf, placeBoxes, type Box, type Kernel } from './cases.js';
+import { mouthOf, placeBoxes, type PaintedBox, type Kernel } from './cases.js';
 
 const run = promisify(execFile);
 
-/** Box colours: ffmpeg drawbox colour names or 0xRRGGBB. `mixed` keeps the eval's own colours. */
+/** PaintedBox colours: ffmpeg drawbox colour names or 0xRRGGBB. `mixed` keeps the eval's own colours. */
 export const PAINT_COLOURS = ['black', 'white', '0x2e8b57', '0xe62828'] as const;
 
 export interface PaintedClip {
@@ -29,7 +29,7 @@ export interface PaintedClip {
   clean?: string;
   size: { width: number; height: number };
   frames: number;
-  boxes: Box[];
+  boxes: PaintedBox[];
   /** True mask of frame n (white = painted). */
   truth(n: number): Mask;
   /** ... of box k alone. */
@@ -53,7 +53,7 @@ export interface PaintOptions {
 const even = (v: number) => Math.max(2, 2 * Math.round(v / 2));
 
 /** ffmpeg expressions of a box's place at frame n: triangle waves, 12 px wide in x (period 24 frames), 8 px in y (period 16). */
-function moveExpr(b: Box, k: number): { x: string; y: string } {
+function moveExpr(b: PaintedBox, k: number): { x: string; y: string } {
   const s = k % 2 ? -1 : 1;
   return { x: `${b.x}+${s}*(abs(mod(n,24)-12)-6)`, y: `${b.y}+${s}*(abs(mod(n+${4 * k},16)-8)-4)` };
 }
@@ -86,7 +86,7 @@ export async function paintClip(clip: string, dir: string, o: PaintOptions = {})
     // This ffmpeg's drawbox places a box once; overlay evaluates its position every frame (in
     // RGB: in yuv420p it rounds the position down to even). The true mask comes from the same
     // graph over a blacked-out copy, box k in grey 60(k+1), so it has the same frame timing.
-    const graph = (main: string, colour: (b: Box, k: number) => string) => {
+    const graph = (main: string, colour: (b: PaintedBox, k: number) => string) => {
       const srcs = boxes.map((b, k) => `color=c=${colour(b, k)}:s=${b.w}x${b.h}:r=${info.fps.num}/${info.fps.den}[b${k}]`);
       let chain = `[0:v]${vf}${main}[v0]`;
       boxes.forEach((b, k) => {
