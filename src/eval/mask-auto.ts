@@ -20,7 +20,7 @@ import { mouthOf, placeBoxes, type PaintedBox, type Kernel } from './cases.js';
 
 const run = promisify(execFile);
 
-/** PaintedBox colours: ffmpeg drawbox colour names or 0xRRGGBB. `mixed` keeps the eval's own colours. */
+/** Box colours: ffmpeg drawbox colour names or 0xRRGGBB. `mixed` keeps the eval's own colours. */
 export const PAINT_COLOURS = ['black', 'white', '0x2e8b57', '0xe62828'] as const;
 
 export interface PaintedClip {
