@@ -68,6 +68,8 @@ export interface BuiltCase {
   boxes?: PaintedBox[];
   /** Photo of the clip's own person (swap cases): its first clean frame. */
   identity?: string;
+  /** Box cases: a photo of the clip's person for the face prior, its last frame (outside the scored frames when the clip is longer). */
+  holeIdentity?: string;
 }
 
 const even = (v: number) => Math.max(2, 2 * Math.round(v / 2));
@@ -144,6 +146,7 @@ export async function buildCase(clip: string, spec: CaseSpec, dir: string, opts:
   const input = path.join(dir, 'input.mp4');
   let boxes: PaintedBox[] | undefined;
   let mask: string | undefined;
+  let holeIdentity: string | undefined;
   if (spec.boxes) {
     boxes = placeBoxes(lowSize.width, lowSize.height, await mouthOf(info, opts.analyzer));
     const draw = boxes.map((b) => `drawbox=x=${b.x}:y=${b.y}:w=${b.w}:h=${b.h}:color=${b.color}:t=fill`).join(',');
@@ -152,10 +155,13 @@ export async function buildCase(clip: string, spec: CaseSpec, dir: string, opts:
     const m = Buffer.alloc(lowSize.width * lowSize.height);
     for (const b of boxes) for (let y = b.y; y < b.y + b.h; y++) m.fill(255, y * lowSize.width + b.x, y * lowSize.width + b.x + b.w);
     await sharp(m, { raw: { width: lowSize.width, height: lowSize.height, channels: 1 } }).png().toFile(mask);
+    holeIdentity = path.join(dir, 'identity-last-frame.png');
+    // the clip's last frame (every frame of its last second is written over the one before)
+    await ffmpeg(['-sseof', '-1', '-i', clip, '-an', '-update', '1', holeIdentity]);
   } else {
     await ffmpeg(['-i', source, '-an', '-vf', scale, ...enc, input]);
   }
-  return { clip: path.basename(clip), spec, dir, input, reference, cleanLow, size, lowSize, frames, mask, boxes, identity };
+  return { clip: path.basename(clip), spec, dir, input, reference, cleanLow, size, lowSize, frames, mask, boxes, identity, holeIdentity };
 }
 
 /** Plain ffmpeg upscale of `input` to `size` (a baseline row), at the same crf as restore. */

@@ -1,6 +1,7 @@
 /**
  * Y-PSNR by region on the stored planes: inside the holes (painted-over areas, the mask scaled
- * to the frame) and outside them. Each file's luma plane is read as ffmpeg stores it (no colour
+ * to the frame) and outside them; inside the holes split into face and background holes, with
+ * SSIM and the flicker there. Each file's luma plane is read as ffmpeg stores it (no colour
  * conversion of ours), so the figures agree with ffmpeg's psnr filter on the whole frame.
  */
 import { spawn } from 'node:child_process';
@@ -8,6 +9,9 @@ import sharp from 'sharp';
 import { resolveFfmpeg } from '../media/ffmpeg.js';
 import { probeVideo } from '../media/probe.js';
 import { RestoreError } from '../errors.js';
+import type { Mask } from '../media/frame.js';
+import { consistentMask, flowPair, flowPlane, warpingError } from '../metrics/flicker.js';
+import { ssimMasked } from '../stages/inpaint/eval.js';
 
 /** Luma planes of a video, 8-bit as stored (frames of a yuv420p/yuvj420p stream). */
 export async function* lumaPlanes(file: string, maxFrames?: number): AsyncGenerator<{ width: number; height: number; y: Uint8Array }> {
@@ -90,4 +94,80 @@ export async function regionScores(distorted: string, reference: string, holes?:
     outsideY: +psnr(outSe / Math.max(1, outN)).toFixed(3),
     holeShare: holes ? +(holePx / holes.length).toFixed(4) : 0,
   };
+}
+
+export interface HoleSplit {
+  /** Y-PSNR of the mean MSE over frames and luma SSIM (mean over frames of the windows centred on the region's pixels). */
+  face?: { y: number; ssim: number; share: number };
+  background?: { y: number; ssim: number; share: number };
+  /**
+   * Flicker inside the holes: the warping error of src/metrics/flicker.ts between consecutive
+   * frames (stored luma planes, same flow and validity test), over the hole pixels only; mean
+   * over frame pairs.
+   */
+  holeFlicker?: number;
+}
+
+/**
+ * Y-PSNR and SSIM inside the holes, split into face holes (`faces[n]`, a map per reference frame:
+ * 1 = face) and background holes, and optionally the flicker inside the holes.
+ */
+export async function holeSplitScores(distorted: string, reference: string, holes: Uint8Array, faces: Uint8Array[], opts: { flicker?: boolean; maxFrames?: number } = {}): Promise<HoleSplit> {
+  const a = lumaPlanes(distorted, opts.maxFrames);
+  const b = lumaPlanes(reference, opts.maxFrames);
+  const acc = { face: { se: 0, n: 0, ssim: 0, frames: 0 }, background: { se: 0, n: 0, ssim: 0, frames: 0 } };
+  let flick = 0, flickFrames = 0, frames = 0, facePx = 0, holePx = 0;
+  let prev: Float32Array | undefined;
+  try {
+    for (;;) {
+      const [x, y] = await Promise.all([a.next(), b.next()]);
+      if (x.done || y.done) break;
+      const fa = x.value, fb = y.value;
+      const w = fb.width, h = fb.height;
+      if (fa.width !== w || fa.height !== h) throw new RestoreError('input', `${distorted}: ${fa.width}x${fa.height}, the reference is ${w}x${h}`);
+      const face = faces[frames] ?? new Uint8Array(w * h);
+      const ya = Float32Array.from(fa.y), yb = Float32Array.from(fb.y);
+      for (const region of ['face', 'background'] as const) {
+        const m: Mask = { width: w, height: h, data: new Uint8Array(w * h) };
+        let se = 0, k = 0;
+        for (let i = 0; i < w * h; i++) {
+          if (!holes[i] || (region === 'face') !== !!face[i]) continue;
+          m.data[i] = 255;
+          se += (ya[i] - yb[i]) ** 2;
+          k++;
+        }
+        if (!k) continue;
+        const r = acc[region];
+        r.se += se;
+        r.n += k;
+        r.ssim += ssimMasked(ya, yb, w, h, m);
+        r.frames++;
+        if (region === 'face') facePx += k;
+      }
+      for (let i = 0; i < w * h; i++) holePx += holes[i];
+      if (opts.flicker) {
+        if (prev) {
+          const pair = flowPair(flowPlane(prev, w, h), flowPlane(ya, w, h));
+          const valid = consistentMask(pair);
+          for (let i = 0; i < valid.length; i++) if (!holes[i]) valid[i] = 0;
+          const e = warpingError(prev, ya, pair.back, valid);
+          if (Number.isFinite(e.flicker)) { flick += e.flicker; flickFrames++; }
+        }
+        prev = ya;
+      }
+      frames++;
+    }
+  } finally {
+    await a.return(undefined);
+    await b.return(undefined);
+  }
+  const out: HoleSplit = {};
+  for (const region of ['face', 'background'] as const) {
+    const r = acc[region];
+    if (!r.n) continue;
+    const share = region === 'face' ? facePx / Math.max(1, holePx) : 1 - facePx / Math.max(1, holePx);
+    out[region] = { y: +psnr(r.se / r.n).toFixed(3), ssim: +(r.ssim / r.frames).toFixed(5), share: +share.toFixed(4) };
+  }
+  if (opts.flicker && flickFrames) out.holeFlicker = +(flick / flickFrames).toFixed(4);
+  return out;
 }

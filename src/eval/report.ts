@@ -20,6 +20,47 @@ const COLS: [string, (r: EvalRow) => string][] = [
   ['ms/frame', (r) => f(r.msPerFrame, 0)],
 ];
 
+const HOLE_COLS: [string, (r: EvalRow) => string][] = [
+  ['clip', (r) => r.clip],
+  ['case', (r) => r.case],
+  ['method', (r) => r.method],
+  ['Y in holes', (r) => f(r.holeY)],
+  ['Y face holes', (r) => f(r.holeFaceY)],
+  ['SSIM face holes', (r) => f(r.holeFaceSsim, 4)],
+  ['Y background holes', (r) => f(r.holeBackgroundY)],
+  ['SSIM background holes', (r) => f(r.holeBackgroundSsim, 4)],
+  ['flicker in holes', (r) => f(r.holeFlicker, 3)],
+  ['PSNR Y', (r) => f(r.psnrY)],
+  ['auto mask recall %', (r) => f(r.autoMaskRecall === undefined ? undefined : 100 * r.autoMaskRecall)],
+  ['auto mask FP %', (r) => f(r.autoMaskFalsePositive === undefined ? undefined : 100 * r.autoMaskFalsePositive, 3)],
+];
+
+/** The hole table: every row of a case with holes; and `--mask auto` end to end against the true mask. */
+function holeSection(r: EvalResult): string[] {
+  const rows = r.rows.filter((x) => x.holeY !== undefined);
+  if (!rows.length) return [];
+  const autoVsTrue = rows
+    .filter((x) => x.method === 'restore:mask-auto')
+    .map((a) => {
+      const t = rows.find((x) => x.clip === a.clip && x.case === a.case && x.method === 'restore:default');
+      return t ? `| ${a.clip} | ${a.case} | ${(a.psnrY - t.psnrY).toFixed(3)} | ${(a.psnrAvg - t.psnrAvg).toFixed(3)} | ${f(100 * (a.autoMaskRecall ?? 0))} | ${f(100 * (a.autoMaskFalsePositive ?? 0), 3)} |` : '';
+    })
+    .filter(Boolean);
+  return [
+    '## Holes',
+    '',
+    "Inside the painted holes (the true mask scaled to the output), split into face holes (inside the reference's detected face mesh) and background holes; Y-PSNR of the mean MSE over frames, luma SSIM over the windows centred on the region's pixels, flicker = warping error between consecutive frames over the hole pixels. `fill-*` rows: the inpaint backend with the face prior off (`--faces none`), `+prior`: the face prior from the track's frames, `+identity`: with a photo (the clip's last frame, `--swap none`); `mask-auto`: the defaults with `--mask auto`.",
+    '',
+    `| ${HOLE_COLS.map((c) => c[0]).join(' | ')} |`,
+    `|${HOLE_COLS.map((_, i) => (i < 3 ? '---' : '---:')).join('|')}|`,
+    ...rows.map((row) => `| ${HOLE_COLS.map((c) => c[1](row)).join(' | ')} |`),
+    ...(autoVsTrue.length
+      ? ['', '`--mask auto` end to end against the true mask (restore:mask-auto minus restore:default, ffmpeg PSNR):', '', '| clip | case | dB Y | dB average | auto mask recall % | auto mask FP % |', '|---|---|---:|---:|---:|---:|', ...autoVsTrue]
+      : []),
+    '',
+  ];
+}
+
 /** Mean gain over the cases of each restore method, per case name. */
 function summary(r: EvalResult): { method: string; case: string; mean: number; min: number; n: number }[] {
   const groups = new Map<string, number[]>();
@@ -50,6 +91,8 @@ export function renderEvalMarkdown(r: EvalResult): string {
     `| ${COLS.map((c) => c[0]).join(' | ')} |`,
     `|${COLS.map((_, i) => (i < 3 ? '---' : '---:')).join('|')}|`,
     ...r.rows.map((row) => `| ${COLS.map((c) => c[1](row)).join(' | ')} |`),
+    '',
+    ...holeSection(r),
     ...(r.skipped.length ? ['', '## Skipped', '', ...r.skipped.map((s) => `- ${s}`)] : []),
     '',
   ];
@@ -73,12 +116,18 @@ export function renderEvalHtml(r: EvalResult): string {
     `<table id="eval-rows"><thead><tr>${COLS.map((c) => `<th>${esc(c[0])}</th>`).join('')}</tr></thead><tbody>` +
     r.rows.map((row) => `<tr class="${row.method.startsWith('restore:') ? 'ours' : ''}">${COLS.map((c) => `<td>${esc(c[1](row))}</td>`).join('')}</tr>`).join('') +
     `</tbody></table>`;
+  const holeRows = r.rows.filter((x) => x.holeY !== undefined);
+  const holeTable = holeRows.length
+    ? `<h2>Holes</h2><p>Inside the painted holes: face holes (the reference's face mesh) and background holes; flicker inside the holes; <code>--mask auto</code> against the true mask.</p><table id="eval-holes"><thead><tr>${HOLE_COLS.map((c) => `<th>${esc(c[0])}</th>`).join('')}</tr></thead><tbody>` +
+      holeRows.map((row) => `<tr class="${row.method.startsWith('restore:') ? 'ours' : ''}">${HOLE_COLS.map((c) => `<td>${esc(c[1](row))}</td>`).join('')}</tr>`).join('') +
+      `</tbody></table>`
+    : '';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>restore eval</title><style>
 body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ddd;padding:3px 6px;text-align:right}
 td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}tr.ours{background:#eef6ff}.plot{max-width:780px;display:block;margin:12px 0}
 .bar{fill:#3b7dd8}.bar-missing{fill:#eee}.muted{fill:#888;color:#888}.plot-title{font-weight:600}text{font-size:12px}</style></head><body>
 <h1>restore eval</h1><p>${esc(r.createdAt)} · clips <code>${esc(r.clipsDir)}</code> · crf ${r.crf} · ${r.wallSeconds} s · scored with ffmpeg's <code>psnr</code>/<code>ssim</code> filters on the stored planes.</p>
-<h2>Gain over ffmpeg lanczos</h2>${plots}<h2>All rows</h2>${table}
+<h2>Gain over ffmpeg lanczos</h2>${plots}<h2>All rows</h2>${table}${holeTable}
 ${r.skipped.length ? `<h2>Skipped</h2><ul>${r.skipped.map((s) => `<li>${esc(s)}</li>`).join('')}</ul>` : ''}
 </body></html>
 `;

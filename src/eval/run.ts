@@ -19,7 +19,8 @@ import type { RestoreOptions } from '../stages/types.js';
 import { FaceAnalyzer } from '../faces/analyzer.js';
 import { swapIdentityInClip } from '../pipeline/degrade-swap.js';
 import { buildCase, DEFAULT_CASES, ffmpegUpscale, type BuiltCase, type CaseSpec } from './cases.js';
-import { holeMap, regionScores } from './regions.js';
+import { holeMap, holeSplitScores, regionScores } from './regions.js';
+import { autoMaskAgainstTruth, holeVariants, referenceFaceRegions, runMaskVideo } from './holes.js';
 import { renderEvalHtml, renderEvalMarkdown } from './report.js';
 import type { EvalOptions, EvalResult, EvalRow, Variant } from './types.js';
 
@@ -37,11 +38,12 @@ async function videoFlicker(file: string): Promise<number> {
   return +acc.summary().mean.toFixed(4);
 }
 
-async function score(out: string, c: BuiltCase, holes: Uint8Array | undefined, flicker = false) {
-  const [s, r, fl] = await Promise.all([
+async function score(out: string, c: BuiltCase, holes: Uint8Array | undefined, flicker = false, faces?: Uint8Array[]) {
+  const [s, r, fl, split] = await Promise.all([
     ffmpegScores(out, c.reference, { crop: c.size }),
     regionScores(out, c.reference, holes),
     flicker ? videoFlicker(out) : Promise.resolve(undefined),
+    holes && faces ? holeSplitScores(out, c.reference, holes, faces, { flicker: true }) : Promise.resolve(undefined),
   ]);
   return {
     frames: s.frames,
@@ -54,6 +56,9 @@ async function score(out: string, c: BuiltCase, holes: Uint8Array | undefined, f
     ...(r.holeY !== undefined ? { holeY: r.holeY } : {}),
     outsideY: r.outsideY,
     ...(fl !== undefined ? { flicker: fl } : {}),
+    ...(split?.face ? { holeFaceY: split.face.y, holeFaceSsim: split.face.ssim } : {}),
+    ...(split?.background ? { holeBackgroundY: split.background.y, holeBackgroundSsim: split.background.ssim } : {}),
+    ...(split?.holeFlicker !== undefined ? { holeFlicker: split.holeFlicker } : {}),
   };
 }
 
@@ -89,6 +94,12 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
       });
       const holes = c.mask ? await holeMap(c.mask, c.size.width, c.size.height) : undefined;
       const holeShare = holes ? +(holes.reduce((a, b) => a + b, 0) / holes.length).toFixed(4) : undefined;
+      // face holes: the holes inside the reference's detected face mesh, per frame
+      const faces = holes ? await referenceFaceRegions(c.reference, analyzer) : undefined;
+      let faceHole = 0;
+      if (holes && faces) for (const f of faces) for (let i = 0; i < holes.length; i++) faceHole += holes[i] & f[i];
+      const holePx = holes ? holes.reduce((a, b) => a + b, 0) : 0;
+      const faceHoleShare = faces?.length && holePx ? +(faceHole / (faces.length * holePx)).toFixed(4) : undefined;
       result.cases.push({
         clip: c.clip,
         case: spec.name,
@@ -97,16 +108,18 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
         lowSize: `${c.lowSize.width}x${c.lowSize.height}`,
         ...(c.boxes ? { boxes: c.boxes } : {}),
         ...(holeShare !== undefined ? { holeShare } : {}),
+        ...(faceHoleShare !== undefined ? { faceHoleShare } : {}),
       });
       const base = { clip: clipName, case: spec.name };
       const rows: EvalRow[] = [];
       for (const flags of ['bicubic', 'lanczos'] as const) {
         const out = await ffmpegUpscale(c.input, c.size, flags, path.join(dir, `ffmpeg-${flags}.mp4`), crf);
-        rows.push({ ...base, method: `ffmpeg-${flags}`, ...(await score(out, c, holes, o.flicker)) });
+        rows.push({ ...base, method: `ffmpeg-${flags}`, ...(await score(out, c, holes, o.flicker, faces)) });
       }
       const bound = await ffmpegUpscale(c.cleanLow, c.size, 'lanczos', path.join(dir, 'perfect-fill-lanczos.mp4'), crf);
-      rows.push({ ...base, method: 'perfect-fill+lanczos', ...(await score(bound, c, holes, o.flicker)) });
-      for (const v of variants) {
+      rows.push({ ...base, method: 'perfect-fill+lanczos', ...(await score(bound, c, holes, o.flicker, faces)) });
+      const hv = holes && o.holeVariants !== false ? holeVariants(c).filter((v) => !Array.isArray(o.holeVariants) || o.holeVariants.includes(v.name)) : [];
+      for (const v of [...variants, ...hv]) {
         const out = path.join(dir, `restore-${v.name}.mp4`);
         const r = await runRestore(
           defaultOptions({
@@ -125,10 +138,13 @@ export async function runEval(o: EvalOptions): Promise<EvalResult> {
           }),
           { log: silentLogger },
         );
+        const auto = v.options?.mask === 'auto' && c.mask ? await runMaskVideo(path.join(dir, `restore-${v.name}-report`)) : undefined;
+        const agree = auto ? await autoMaskAgainstTruth(auto, c.mask!) : undefined;
         rows.push({
           ...base,
           method: `restore:${v.name}`,
-          ...(await score(out, c, holes, o.flicker)),
+          ...(await score(out, c, holes, o.flicker, faces)),
+          ...(agree ? { autoMaskRecall: +agree.recall.toFixed(4), autoMaskFalsePositive: +agree.falsePositive.toFixed(5) } : {}),
           msPerFrame: +(1000 / Math.max(1e-9, r.report.timing.fps)).toFixed(1),
           stages: Object.fromEntries(r.report.stages.map((s) => [s.name, s.ran ? s.backend : '-'])),
         });

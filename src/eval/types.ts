@@ -31,6 +31,16 @@ export interface EvalRow {
   msPerFrame?: number;
   /** restore only: the backend each stage ran ('-' when it did not run). */
   stages?: Record<string, string>;
+  /** Cases with holes: Y-PSNR and SSIM inside the face holes (the reference's face mesh) and the background holes. */
+  holeFaceY?: number;
+  holeFaceSsim?: number;
+  holeBackgroundY?: number;
+  holeBackgroundSsim?: number;
+  /** Cases with holes: flicker inside the holes (warping error over the hole pixels). */
+  holeFlicker?: number;
+  /** `--mask auto` rows: the mask used against the true mask (means over frames). */
+  autoMaskRecall?: number;
+  autoMaskFalsePositive?: number;
 }
 
 export interface EvalOptions {
@@ -47,6 +57,8 @@ export interface EvalOptions {
   crf?: number;
   /** Also measure each output's flicker (one optical flow per frame pair: slower). */
   flicker?: boolean;
+  /** Cases with holes also run the fills of holes.ts (default true); a list keeps only those names. */
+  holeVariants?: boolean | string[];
   log?: Logger;
 }
 
@@ -54,7 +66,7 @@ export interface EvalResult {
   createdAt: string;
   clipsDir: string;
   crf: number;
-  cases: { clip: string; case: string; frames: number; size: string; lowSize: string; boxes?: unknown; holeShare?: number }[];
+  cases: { clip: string; case: string; frames: number; size: string; lowSize: string; boxes?: unknown; holeShare?: number; faceHoleShare?: number }[];
   rows: EvalRow[];
   /** Per case: each restore variant minus ffmpeg lanczos (psnrAvg, psnrY, outsideY). */
   gains: { clip: string; case: string; method: string; dAvg: number; dY: number; dOutsideY: number }[];

@@ -43,7 +43,7 @@ export interface AutoMaskOptions {
   surfaceMax?: number;
   /** Look for moving paint (default true). */
   moving?: boolean;
-  /** Largest motion of a moving paint between consecutive frames, pixels (default 8). */
+  /** Largest motion of a moving paint between consecutive frames, pixels (default 8); it is followed over 4 frames each side. */
   maxMotion?: number;
   /** Receives one line per candidate region with the test that rejected it (tuning aid). */
   debug?: (line: string) => void;
@@ -238,11 +238,12 @@ export function detectPaintedMask(frames: RgbFrame[], t: number, opts: AutoMaskO
     if (edgeMed < edgeMin) {
       // A low-contrast edge (black paint on black clothes) still counts when the region is
       // exactly one colour and what surrounds it moves a lot while it stays put (or, for a
-      // moving paint, when the motion tests below find it moving over its surroundings).
+      // moving black or white paint, with half of edgeMin, when the motion tests below find it
+      // moving over its surroundings).
       let moving = 0, far = 0;
       for (const i of [...rings[4], ...rings[5]]) if (!out.data[i]) { moving += change[i]; far++; }
-      const moves = mode === 'moving' || (far > 0 && moving / far >= 1.25 * staticTol);
-      if (!(moves && sd[0] <= uniformTol / 2 && edgeMed >= edgeMin / 4)) { dbg?.(`${at}: weak edge ${edgeMed.toFixed(1)} (around it moves ${(moving / Math.max(1, far)).toFixed(1)})`); return false; }
+      const moves = mode === 'moving' ? clipped : far > 0 && moving / far >= 1.25 * staticTol;
+      if (!(moves && sd[0] <= uniformTol / 2 && edgeMed >= (mode === 'moving' ? edgeMin / 2 : edgeMin / 4))) { dbg?.(`${at}: weak edge ${edgeMed.toFixed(1)} (around it moves ${(moving / Math.max(1, far)).toFixed(1)})`); return false; }
     }
     // A piece of a surface cut off by something in front of it (a wall between hair and the
     // frame's edge) has that surface's colour close by; a paint seldom matches what lies
@@ -319,7 +320,7 @@ export function detectPaintedMask(frames: RgbFrame[], t: number, opts: AutoMaskO
    * it is not, or '' when it is.
    */
   const movingPaint = (pix: number[], mean: number[], rings: number[][], similarShare: (e: Uint8Array, dx: number, dy: number) => number): string => {
-    const neighbours = [t - 1, t + 1, t - 2, t + 2].filter((s) => s >= 0 && s < frames.length);
+    const neighbours = [t - 1, t + 1, t - 2, t + 2, t - 3, t + 3, t - 4, t + 4].filter((s) => s >= 0 && s < frames.length);
     if (neighbours.length < 2) return 'moving: too few neighbouring frames';
     // a sample of the region for the search, all of it for the check
     const step = Math.max(1, Math.floor(pix.length / 160));
@@ -335,9 +336,15 @@ export function detectPaintedMask(frames: RgbFrame[], t: number, opts: AutoMaskO
       return ring[j] === stamp && dist[j] <= 2;
     };
     let movedFrames = 0, followed = 0, why = '';
+    // the next frames each side are searched over maxMotion; the further ones around where the
+    // velocity found there puts the region (3 px + 1 px per frame of distance)
+    let vx = 0, vy = 0, vn = 0;
     for (const s of neighbours) {
       const e = frames[s].data;
-      const D = Math.min(32, maxMotion * Math.abs(s - t));
+      const dt = s - t;
+      const near1 = Math.abs(dt) === 1;
+      const D = near1 || !vn ? Math.min(32, maxMotion * Math.abs(dt)) : 3 + Math.abs(dt);
+      const cx = near1 || !vn ? 0 : Math.round((vx / vn) * dt), cy = near1 || !vn ? 0 : Math.round((vy / vn) * dt);
       const share = (list: number[], dx: number, dy: number) => {
         let k = 0, hit = 0;
         for (const i of list) {
@@ -349,11 +356,12 @@ export function detectPaintedMask(frames: RgbFrame[], t: number, opts: AutoMaskO
         return k >= 0.8 * list.length ? hit / k : 0;
       };
       let best = -1, bx = 0, by = 0;
-      for (let dy = -D; dy <= D; dy++)
-        for (let dx = -D; dx <= D; dx++) {
+      for (let dy = cy - D; dy <= cy + D; dy++)
+        for (let dx = cx - D; dx <= cx + D; dx++) {
           const v = share(sample, dx, dy);
           if (v > best || (v === best && Math.abs(dx) + Math.abs(dy) < Math.abs(bx) + Math.abs(by))) { best = v; bx = dx; by = dy; }
         }
+      if (near1) { vx += bx * dt; vy += by * dt; vn++; }
       if (best < 0.9) return `moving: not found in frame ${s - t >= 0 ? '+' : ''}${s - t} (best ${best.toFixed(2)})`;
       if (share(pix, bx, by) < 0.95) return `moving: not rigid in frame ${s - t >= 0 ? '+' : ''}${s - t}`;
       if (similarShare(e, bx, by) > persistMax) return `moving: edge not persistent in frame ${s - t >= 0 ? '+' : ''}${s - t}`;
@@ -379,8 +387,10 @@ export function detectPaintedMask(frames: RgbFrame[], t: number, opts: AutoMaskO
     }
     // (the content may move like the paint in one pair of frames by chance; a real object
     // carries it along in most)
-    if (!movedFrames) return 'moving: does not move';
-    return 2 * followed > movedFrames ? `moving: in ${followed} of ${movedFrames} frames ${why}` : '';
+    // (a region that is still in most of the frames around is content that shifted by a pixel)
+    if (2 * movedFrames < neighbours.length) return `moving: moves in ${movedFrames} of ${neighbours.length} frames only`;
+    if (2 * followed > movedFrames) return `moving: in ${followed} of ${movedFrames} frames ${why}`;
+    return '';
   };
 
   // Passes: static paint with the tolerances as given, then a third of them over what the first

@@ -212,8 +212,12 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
       const buf: Slot[] = []; // frames kept for the window, in order
       let next = 0; // position in buf of the next frame to emit
       let ended = false;
-      const lookahead = Math.max(temporalRadius, autoRadius);
       const keepBehind = Math.max(temporalRadius, autoRadius);
+      // --mask auto with the temporal fill: every frame of the fill's window needs its mask, which
+      // needs its own auto-mask window ahead (when the memory budget allows; else the frames
+      // ahead without a mask yet are left out of the window)
+      const full = temporalRadius + autoRadius + 1;
+      const lookahead = autoMask && temporalRadius && (full + keepBehind + 1) * frameBytes <= budget ? full : Math.max(temporalRadius, autoRadius);
       const ensureMask = async (k: number) => {
         const s = buf[k];
         if (s.mask) return;
