@@ -21,7 +21,7 @@ import { assembleReport, inputNotes, timingNote } from './assemble.js';
 import { createServices, openStages, planStages, videoForPlan } from './plan.js';
 import { scoreAgainstReference } from './score.js';
 import { streamAndEncode } from './stream.js';
-import { validateModelChoices, validateOptionValues, validateOutputTarget } from './validate.js';
+import { validateOptionValues, validateOutputTarget } from './validate.js';
 
 export { scoredFramesLine } from './score.js';
 
@@ -130,7 +130,6 @@ async function check(opts: RestoreOptions) {
   for (const id of opts.identity ?? []) await assertReadable(id, 'identity photo');
   if (opts.mask && opts.mask !== 'auto') await assertReadable(opts.mask, 'mask');
   await validateOutputTarget(opts);
-  await validateModelChoices(opts);
   const sized = planOutputSize(video, reference, opts);
   const planned = await planStages(opts, videoForPlan(video, sized.size));
   return { video, reference, sized, planned };

@@ -8,7 +8,6 @@ import path from 'node:path';
 import { modelError, usageError } from '../errors.js';
 import { VIDEO_CONTAINERS, X264_PRESETS } from '../media/encode.js';
 import { cudaProviderInstalled } from '../models/session.js';
-import { chooseFaceRestoreModel } from '../stages/restore-face.js';
 import { QUALITY_PRESETS } from '../stages/upscale/index.js';
 import { RESAMPLE_KERNELS } from '../stages/upscale/backproject.js';
 import { STAGES } from '../stages/index.js';
@@ -38,12 +37,6 @@ export function validateOptionValues(opts: RestoreOptions): void {
   if (opts.device === 'cuda' && !cudaProviderInstalled()) {
     throw modelError('--device cuda: the CUDA execution provider of onnxruntime-node is not installed', 'see README "GPU", or use --device auto');
   }
-}
-
-/** A named model backend whose file is not installed fails now, not after the models before it loaded. */
-export async function validateModelChoices(opts: RestoreOptions): Promise<void> {
-  const rf = opts.backends?.['restore-face'];
-  if (rf && rf !== 'auto' && rf !== 'none') await chooseFaceRestoreModel(rf);
 }
 
 async function statOrUndefined(p: string) {

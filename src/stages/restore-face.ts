@@ -14,7 +14,7 @@ import type { RgbFrame } from '../media/frame.js';
 import type { Logger } from '../util/log.js';
 import { perFrameStage, skippedStage } from './kit.js';
 import type { RestoreOptions, Stage } from './types.js';
-import { checkChoice, familiesOf, modelNamesOf, skip, willRun, type StageModule } from './module.js';
+import { checkChoice, familiesOf, modelNamesOf, skip, willRun, type StageModule, type StagePlan } from './module.js';
 import { entriesFor, getEntry, type ModelEntry } from '../models/manifest.js';
 import { howToAdd, installedModels, isInstalled, modelStatus, openModel, type OpenedModel } from '../models/registry.js';
 import type { DeviceRequest } from '../models/session.js';
@@ -144,8 +144,8 @@ export async function chooseFaceRestoreModel(requested: string): Promise<{ entry
  * The `restore-face` stage. Frames without faces (item.faces empty or absent) pass through.
  * Model/contract problems surface here, at creation, as one clear model error.
  */
-export async function createRestoreFaceStage(opts: RestoreOptions, ctx: RestoreFaceContext): Promise<Stage> {
-  const plan = await restoreFaceStage.plan(opts, { width: 0, height: 0 });
+export async function createRestoreFaceStage(opts: RestoreOptions, ctx: RestoreFaceContext, planned?: StagePlan<{ entry: ModelEntry }>): Promise<Stage> {
+  const plan = planned ?? (await restoreFaceStage.plan(opts, { width: 0, height: 0 }));
   if (!plan.run) return skippedStage('restore-face', plan.reason);
   const choice = { entry: plan.params.entry, reason: plan.reason };
   const r = await createFaceRestorer(choice.entry, ctx);
@@ -187,5 +187,5 @@ export const restoreFaceStage: StageModule<{ entry: ModelEntry }> = {
     if (!choice.entry) return skip('restore-face', choice.reason);
     return willRun('restore-face', choice.entry.name, choice.reason, { entry: choice.entry });
   },
-  open: (_plan, opts, env) => createRestoreFaceStage(opts, { device: env.device, log: env.log }),
+  open: (plan, opts, env) => createRestoreFaceStage(opts, { device: env.device, log: env.log }, plan),
 };

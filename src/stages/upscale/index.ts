@@ -271,16 +271,24 @@ export const DEFAULT_SR_FRAMES = 0;
  * than ffmpeg's); back-projection makes the luma consistent with the input under the downscale
  * kernel (`--sr-kernel`). The report names the backend, the model, tiles and the provider.
  */
-export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleContext): Promise<Stage> {
-  const target = ctx.targetSize ?? upscaleTarget(opts, ctx.inputSize);
+/** What the stage will run, or why it will not: the stage module's plan and the factory both use this. */
+export type UpscalePlan = { skip: string } | { requested: string; target: Size; choice: UpscaleChoice };
+
+export async function planUpscale(opts: RestoreOptions, input: Size, targetSize?: Size): Promise<UpscalePlan> {
+  const target = targetSize ?? upscaleTarget(opts, input);
   const requested = backendForQuality(opts.backends?.upscale ?? 'auto', opts.quality);
-  if (requested === 'none') return skippedStage('upscale', 'upscale backend none requested');
-  if (!target) return skippedStage('upscale', 'no --scale or --size given');
-  if (target.width === ctx.inputSize.width && target.height === ctx.inputSize.height) {
-    return skippedStage('upscale', `output size equals the input size (${target.width}x${target.height})`);
-  }
-  const factor = Math.max(target.width / ctx.inputSize.width, target.height / ctx.inputSize.height);
-  const choice = await chooseUpscaleBackend(requested, factor);
+  if (requested === 'none') return { skip: 'upscale backend none requested' };
+  if (!target) return { skip: 'no --scale or --size given' };
+  if (target.width === input.width && target.height === input.height) return { skip: `output size equals the input size (${target.width}x${target.height})` };
+  // the choice reads the manifest and the models folder only: a missing model fails here
+  const choice = await chooseUpscaleBackend(requested, Math.max(target.width / input.width, target.height / input.height));
+  return { requested, target, choice };
+}
+
+export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleContext, planned?: UpscalePlan): Promise<Stage> {
+  const plan = planned ?? (await planUpscale(opts, ctx.inputSize, ctx.targetSize));
+  if ('skip' in plan) return skippedStage('upscale', plan.skip);
+  const { requested, target, choice } = plan;
   const classical = !choice.entry;
   const up = classical ? undefined : await createUpscaler(choice, target, { device: ctx.device, log: ctx.log, threads: ctx.threads });
   const kernel = (opts.srKernel ?? 'bicubic') as ResampleKernel;
