@@ -208,18 +208,15 @@ let multiAcc = new Float64Array(0);
 function refineLevel(L: Level, u: Float32Array, v: Float32Array, iterations: number, radius: number): void {
   const { w, h, a, b, va, vb } = L;
   const n = w * h;
-  const bw = new Float32Array(n); // next warped
-  const wgt = new Float32Array(n);
-  const pxx = new Float32Array(n), pxy = new Float32Array(n), pyy = new Float32Array(n), pxt = new Float32Array(n), pyt = new Float32Array(n);
-  const sxx = new Float32Array(n), sxy = new Float32Array(n), syy = new Float32Array(n), sxt = new Float32Array(n), syt = new Float32Array(n), sw = new Float32Array(n);
-  const tmps = Array.from({ length: 6 }, () => new Float32Array(n));
-  const conf = new Float32Array(n);
+  // every plane below is written whole before it is read: reused from call to call (no garbage)
+  const planes = refineScratch(n);
+  const [bw, wgt, pxx, pxy, pyy, pxt, pyt, sxx, sxy, syy, sxt, syt, sw, conf, gxA, gyA] = planes; // bw: next warped
+  const tmps = planes.slice(16, 22);
   // Tikhonov term, in (grey levels per pixel)^2: keeps textureless windows near the prior.
   const lambda = 1;
   // Below this smaller eigenvalue (mean squared gradient, grey levels²/px²) a window is too flat to trust.
   const confMin = 4;
   // Gradients of prev (inverse-compositional style): the tensor depends on the weights only.
-  const gxA = new Float32Array(n), gyA = new Float32Array(n);
   for (let y = 0; y < h; y++) {
     const ym = (y > 0 ? y - 1 : y) * w, yp = (y < h - 1 ? y + 1 : y) * w, row = y * w;
     const ky = yp - ym === 2 * w ? 0.5 : 1;
@@ -301,6 +298,13 @@ function smoothFlow(u: Float32Array, v: Float32Array, w: number, h: number, conf
     u[i] = su[i] / sc[i];
     v[i] = sv[i] / sc[i];
   }
+}
+
+let refineBufs: Float32Array[] = [];
+/** refineLevel's 22 planes of n samples (one set per thread, valid until its next call). */
+function refineScratch(n: number): Float32Array[] {
+  if (!refineBufs.length || refineBufs[0].length < n) refineBufs = Array.from({ length: 22 }, () => new Float32Array(n));
+  return refineBufs.map((b) => (b.length === n ? b : b.subarray(0, n)));
 }
 
 let scratchBufs: Float32Array[] = [];
