@@ -78,6 +78,13 @@ describe('TFLite reader', () => {
   });
 });
 
+/**
+ * float32 sums in another order (ONNX Runtime picks its kernels by CPU: AVX2, AVX-512, ...) differ by a few
+ * ulps of the largest values: 1.01e-4 on outputs up to 95.8 was seen on an AMD EPYC. A wrong op or layout
+ * is off by whole units, so a bound relative to the output's size stays strict.
+ */
+const floatTolerance = (maxAbs: number) => 4e-6 * Math.max(1, maxAbs);
+
 describe('converted ONNX equals a direct TypeScript evaluation of the TFLite graph', () => {
   it('short-range detector (3 inputs)', async () => {
     const r = seeded(1);
@@ -85,7 +92,7 @@ describe('converted ONNX equals a direct TypeScript evaluation of the TFLite gra
     const { maxDiff, maxAbs, refMs } = await compare('face_detection_short_range', inputs);
     console.log(`short-range: max |onnx - reference| = ${maxDiff.toExponential(2)} (outputs up to ${maxAbs.toFixed(1)}), reference ${refMs.toFixed(0)} ms/input`);
     expect(maxAbs).toBeGreaterThan(1);
-    expect(maxDiff).toBeLessThan(1e-4);
+    expect(maxDiff).toBeLessThan(floatTolerance(maxAbs));
   }, 60_000);
 
   it('full-range detector (1 input)', async () => {
@@ -93,7 +100,7 @@ describe('converted ONNX equals a direct TypeScript evaluation of the TFLite gra
     const inputs = [Float32Array.from({ length: 192 * 192 * 3 }, () => r() * 2 - 1)];
     const { maxDiff, maxAbs, refMs } = await compare('face_detection_full_range', inputs);
     console.log(`full-range: max |onnx - reference| = ${maxDiff.toExponential(2)} (outputs up to ${maxAbs.toFixed(1)}), reference ${refMs.toFixed(0)} ms/input`);
-    expect(maxDiff).toBeLessThan(1e-4);
+    expect(maxDiff).toBeLessThan(floatTolerance(maxAbs));
   }, 60_000);
 
   it('face mesh (2 inputs)', async () => {
@@ -103,7 +110,7 @@ describe('converted ONNX equals a direct TypeScript evaluation of the TFLite gra
     const { maxDiff, maxAbs, refMs } = await compare('face_landmark', inputs);
     console.log(`face mesh: max |onnx - reference| = ${maxDiff.toExponential(2)} (outputs up to ${maxAbs.toFixed(1)}), reference ${refMs.toFixed(0)} ms/input`);
     expect(maxAbs).toBeGreaterThan(10);
-    expect(maxDiff).toBeLessThan(1e-4);
+    expect(maxDiff).toBeLessThan(floatTolerance(maxAbs));
   }, 60_000);
 });
 
