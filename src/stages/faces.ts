@@ -3,7 +3,11 @@
  * filling, smoothing) and select the target faces; sets `item.faces` in the coordinates of
  * `item.frame` (the stage runs after upscaling). Frames leave `lookahead` frames late, in order.
  */
-import { FaceAnalyzer } from '../faces/analyzer.js';
+import { FaceAnalyzer, type AnalyzerTimings } from '../faces/analyzer.js';
+import type { Face } from '../faces/types.js';
+import type { RgbFrame } from '../media/frame.js';
+import { getPool, transferable, type WorkerPool } from '../workers/pool.js';
+import type { FacesTaskArgs } from './threads/tasks.js';
 import { loadIdentity } from '../faces/identity.js';
 import { identityTarget, TargetSelector, type TargetSelectorOptions } from '../faces/select.js';
 import { FaceTracker } from '../faces/track.js';
@@ -36,21 +40,31 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
   const selector = new TargetSelector(ctx.target ?? { mode: 'all' });
   const backend = `mediapipe-onnx:${analyzer.provider}`;
   let frames = 0, withFaces = 0, faces = 0, interpolated = 0, selected = 0, ms = 0;
+  // what the workers' analyzers did (their timings come back with each frame)
+  const remote: AnalyzerTimings = { detectCalls: 0, detectMs: 0, fullRangeCalls: 0, tiledCalls: 0, meshCalls: 0, meshMs: 0, rejected: 0 };
+  const analyzeInPool = async (pool: WorkerPool, frame: RgbFrame): Promise<Face[]> => {
+    const args: FacesTaskArgs = { frame: cloneFrame(frame), device, minFaceSize: ctx.minFaceSize };
+    const r = await pool.call<{ faces: Face[]; timings: AnalyzerTimings }>({ op: 'task', name: 'faces.analyze', args }, transferable(args.frame.data));
+    for (const k of Object.keys(remote) as (keyof AnalyzerTimings)[]) remote[k] += r.timings[k];
+    return r.faces;
+  };
 
   return {
     name: 'faces',
     backend,
     async *run(input, runCtx) {
       const held = new Map<number, FrameItem>();
+      const pool = getPool();
       const analyzed = mapOrdered(
         input,
         async (item: FrameItem) => {
           const t = performance.now();
-          const found = await analyzer.analyze(item.frame);
+          // with workers: the whole analysis (its resizes and crops too) in a worker, several frames at once
+          const found = pool ? await analyzeInPool(pool, item.frame) : await analyzer.analyze(item.frame);
           ms += performance.now() - t;
           return { item, found };
         },
-        Math.max(1, opts.concurrency ?? 1),
+        pool ? pool.size + 1 : Math.max(1, opts.concurrency ?? 1),
       );
       const finish = async (index: number, tracked: import('../faces/types.js').Face[]): Promise<FrameItem> => {
         const item = held.get(index)!;
@@ -76,7 +90,7 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
       for (const r of tracker.flush()) yield await finish(r.index, r.faces);
     },
     report(): StageReport {
-      const tm = analyzer.timings;
+      const tm = Object.fromEntries(Object.entries(analyzer.timings).map(([k, v]) => [k, v + remote[k as keyof AnalyzerTimings]])) as unknown as AnalyzerTimings;
       const tracks = tracker.summary();
       return {
         name: 'faces',

@@ -31,7 +31,9 @@ import { harmonicFill } from './harmonic.js';
 import { dilateMask, openMaskSource, type MaskSource } from './mask.js';
 import { openModelInpainter, type ModelInpainter } from './models.js';
 import { spatialFill } from './patchmatch.js';
-import { FlowCache, prepareWindowFrame, temporalFill, type WindowFrame } from './propagate.js';
+import { FlowCache, prepareWindowFrame, temporalFill, type FlowJob, type WindowFrame } from './propagate.js';
+import type { FlowField } from '../../flow/flow.js';
+import { getPool, transferable } from '../../workers/pool.js';
 
 export const INPAINT_BACKENDS = ['auto', 'mat', 'lama', 'builtin', 'spatial', 'harmonic', 'none'] as const;
 
@@ -123,6 +125,17 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
   }
   const autoRadius = autoMask ? Math.min(tuning.autoRadius ?? 16, maxRadius) : 0;
   const cache = new FlowCache(undefined);
+  // with workers, the fill's flows are computed there, ahead of the fill that needs them
+  const pool = choice.backend === 'builtin' ? getPool() : undefined;
+  const flowInPool = (job: FlowJob) => pool!.call<FlowField>({ op: 'task', name: 'inpaint.flow', args: job }, transferable(job.prev, job.next, job.validPrev, job.validNext));
+  /** Prefetch both flows between each pair of consecutive frames (by index) of `wfs`. */
+  const prefetchFlows = (wfs: WindowFrame[]) => {
+    const sorted = [...wfs].sort((x, y) => x.index - y.index);
+    for (let k = 1; k < sorted.length; k++) {
+      cache.prefetch(sorted[k - 1], sorted[k], flowInPool);
+      cache.prefetch(sorted[k], sorted[k - 1], flowInPool);
+    }
+  };
 
   // Face prior: holes over a face are filled from the person (src/stages/inpaint/face.ts).
   const usePrior = tuning.facePrior ?? opts.backends?.faces !== 'none';
@@ -192,6 +205,11 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
         const wf = slot.wf ?? (slot.wf = prepareWindowFrame(slot.item.index, frame, mask));
         const others = window.filter((s) => s !== slot && s.mask).map((s) => s.wf ?? (s.wf = prepareWindowFrame(s.item.index, s.item.frame, s.mask!)));
         const previous = lastOut && lastOut.index === slot.item.index - 1 ? lastOut : undefined;
+        if (pool && wf.holes) {
+          // the flows of the window that are not known yet, on the workers (at once), then the fill
+          prefetchFlows([wf, ...others]);
+          await cache.settle();
+        }
         const r = temporalFill(wf, others, cache, { radius: temporalRadius, previous });
         holePx += r.holePixels;
         temporalPx += r.temporal;
@@ -217,7 +235,10 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
       // needs its own auto-mask window ahead (when the memory budget allows; else the frames
       // ahead without a mask yet are left out of the window)
       const full = temporalRadius + autoRadius + 1;
-      const lookahead = autoMask && temporalRadius && (full + keepBehind + 1) * frameBytes <= budget ? full : Math.max(temporalRadius, autoRadius);
+      // (with the flows on workers and a mask file, 2 frames more: the newest flows of a window are
+      // then started 2 frames before the fill needs them; the window itself is the same)
+      const lookahead =
+        autoMask && temporalRadius && (full + keepBehind + 1) * frameBytes <= budget ? full : Math.max(temporalRadius, autoRadius) + (pool && !autoMask && temporalRadius ? 2 : 0);
       const ensureMask = async (k: number) => {
         const s = buf[k];
         if (s.mask) return;
@@ -287,6 +308,13 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
           const slot: Slot = { item };
           if (source) slot.mask = await source.next();
           buf.push(slot);
+          // a known mask: this frame's flows with the one before can start now, well before the fill asks
+          const before = buf[buf.length - 2];
+          if (pool && slot.mask && before?.mask && (maskCoverage(slot.mask) > 0 || maskCoverage(before.mask) > 0)) {
+            before.wf ??= prepareWindowFrame(before.item.index, before.item.frame, before.mask);
+            slot.wf ??= prepareWindowFrame(item.index, item.frame, slot.mask);
+            prefetchFlows([before.wf, slot.wf]);
+          }
           while (buf.length - 1 - next >= lookahead) yield await emitOne();
         }
         ended = true;

@@ -97,9 +97,29 @@ export class ScaledFlow {
   }
 }
 
-/** Flows between frames of the window, computed once each and dropped when they leave it. */
+/** A flow's inputs at the size it is estimated at (what a worker needs to compute it). */
+export interface FlowJob {
+  prev: Float32Array;
+  next: Float32Array;
+  validPrev: Uint8Array;
+  validNext: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/** The flow of a FlowJob (estimateFlow; the same in any thread). */
+export function flowOfJob(j: FlowJob): FlowField {
+  return estimateFlow(j.prev, j.next, { width: j.width, height: j.height, validPrev: j.validPrev, validNext: j.validNext });
+}
+
+/**
+ * Flows between frames of the window, computed once each and dropped when they leave it. With
+ * `prefetch`, flows are computed elsewhere (a worker) before they are asked for; `get` computes
+ * any other one here, with the same function, so the numbers do not depend on where it ran.
+ */
 export class FlowCache {
   private flows = new Map<string, ScaledFlow>();
+  private pending = new Map<string, Promise<void>>();
   private small = new WeakMap<WindowFrame, { luma: Float32Array; valid: Uint8Array; w: number; h: number }>();
   computed = 0;
   ms = 0;
@@ -115,15 +135,41 @@ export class FlowCache {
     }
     return r;
   }
+  private job(a: WindowFrame, b: WindowFrame): FlowJob {
+    const { width, height } = a.frame;
+    const s = this.scale ?? (Math.max(width, height) > 200 ? 200 / Math.max(width, height) : 1);
+    const ra = this.reduced(a, s), rb = this.reduced(b, s);
+    return { prev: ra.luma, next: rb.luma, validPrev: ra.valid, validNext: rb.valid, width: ra.w, height: ra.h };
+  }
+  /** Start computing the flow a -> b with `compute` (given copies it may keep), unless it is known or under way. */
+  prefetch(a: WindowFrame, b: WindowFrame, compute: (job: FlowJob) => Promise<FlowField>): void {
+    const key = `${a.index}>${b.index}`;
+    if (this.flows.has(key) || this.pending.has(key)) return;
+    const j = this.job(a, b);
+    const copy: FlowJob = { ...j, prev: j.prev.slice(), next: j.next.slice(), validPrev: j.validPrev.slice(), validNext: j.validNext.slice() };
+    const p = compute(copy).then(
+      (field) => {
+        if (!this.flows.has(key)) {
+          this.computed++;
+          this.flows.set(key, new ScaledFlow(field, a.frame.width, a.frame.height));
+        }
+      },
+      () => undefined, // get() computes it here instead
+    );
+    this.pending.set(key, p);
+    void p.finally(() => this.pending.delete(key));
+  }
+  /** Wait for the prefetches under way. */
+  async settle(): Promise<void> {
+    await Promise.all([...this.pending.values()]);
+  }
   get(a: WindowFrame, b: WindowFrame): ScaledFlow {
     const key = `${a.index}>${b.index}`;
     let f = this.flows.get(key);
     if (!f) {
       const { width, height } = a.frame;
-      const s = this.scale ?? (Math.max(width, height) > 200 ? 200 / Math.max(width, height) : 1);
       const t0 = performance.now();
-      const ra = this.reduced(a, s), rb = this.reduced(b, s);
-      const field = estimateFlow(ra.luma, rb.luma, { width: ra.w, height: ra.h, validPrev: ra.valid, validNext: rb.valid });
+      const field = flowOfJob(this.job(a, b));
       this.ms += performance.now() - t0;
       this.computed++;
       f = new ScaledFlow(field, width, height);

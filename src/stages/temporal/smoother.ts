@@ -5,9 +5,13 @@
  * Backends (opts.backends.temporal): 'auto' (= 'flow'), 'flow', 'none'.
  *
  * Per frame t >= 1, with y(t-1) the previous OUTPUT frame and x(t) the incoming frame:
- *  1. Optical flow in both directions between y(t-1) and x(t) (src/flow/flow.ts on the
- *     structure planes of src/metrics/flicker.ts, so a brightness jump is not mistaken for
- *     motion), and the forward-backward check marks the pixels whose flow can be trusted.
+ *  1. Optical flow in both directions between the incoming frames x(t-1) and x(t)
+ *     (src/flow/flow.ts on the structure planes of src/metrics/flicker.ts, so a brightness jump
+ *     is not mistaken for motion), and the forward-backward check marks the pixels whose flow
+ *     can be trusted. The motion is the video's, taken from the frames this stage receives, as
+ *     blind temporal-consistency methods do: it needs no previous output, so it is computed
+ *     ahead for several frames at once (the `motion` of TemporalPrepared, on the worker pool)
+ *     and only steps 2-4 are sequential.
  *  2. Region weight R: 1 inside the changed regions (a square around each face, sized like the
  *     aligned crops the face models paste back, and the hole mask scaled to the frame),
  *     feathered to 0 outside. Pixels with R = 0 are copied, so the rest of the frame stays
@@ -25,7 +29,7 @@
  * The stage publishes item.values.flicker (warping error of the output, FLICKER_DEFINITION,
  * with the stage's own flow pair) and item.values.flickerBefore (same for the incoming frames,
  * x(t-1) warped with the same flow), and reports the means and the share of pixels smoothed.
- * Memory: the previous output frame, its luma and flow plane, and the previous input's luma.
+ * Memory: the previous output frame and its luma, the previous input's luma and flow plane.
  */
 import type { Face } from '../../faces/types.js';
 import { lumaBt601, type Mask, type RgbFrame } from '../../media/frame.js';
@@ -40,6 +44,7 @@ import {
   type FlowPair,
   type FlowPlane,
 } from '../../metrics/flicker.js';
+import type { FlowField } from '../../flow/flow.js';
 import { resizePlane } from '../../flow/flow.js';
 
 export interface TemporalOptions {
@@ -100,8 +105,9 @@ interface Prev {
   /** The previous frame's base (before the face stages), when it had one. */
   base?: RgbFrame;
   outL: Float32Array;
-  outFP: FlowPlane;
   inL: Float32Array;
+  /** The previous input's flow plane (made from inL when a frame needs it and it was not kept). */
+  inFP?: FlowPlane;
 }
 
 /**
@@ -196,10 +202,41 @@ export function editWeight(frame: RgbFrame, base: RgbFrame): Float32Array | unde
   return m;
 }
 
-/** What process() can be given ready-made (computed ahead, in parallel): the frame's luma and flow plane. */
+/** The motion between the previous incoming frame and this one (step 1 of the file comment). */
+export interface TemporalMotion {
+  /** Flow from this frame to the previous one, on the frame grid. */
+  back: FlowField;
+  /** Forward-backward consistent pixels (1) of this frame. */
+  valid: Uint8Array;
+  validShare: number;
+  /** Warping error of the incoming frames with this flow (NaN when no pixel is valid). */
+  flickerBefore: number;
+}
+
+/**
+ * What process() can be given ready-made (computed ahead, in parallel): the frame's luma and
+ * flow plane, and its motion from the previous incoming frame.
+ */
 export interface TemporalPrepared {
   xL: Float32Array;
-  fp: FlowPlane;
+  /** Absent when `motion` is given and nothing else needs it. */
+  fp?: FlowPlane;
+  motion?: TemporalMotion;
+}
+
+/** Step 1: the flows between two incoming frames (luma and flow planes), their consistency and the incoming warping error. */
+export function temporalMotion(
+  prevL: Float32Array,
+  prevFP: FlowPlane,
+  xL: Float32Array,
+  fp: FlowPlane,
+  pairOf: (prev: FlowPlane, cur: FlowPlane) => FlowPair = flowPair,
+): TemporalMotion {
+  const pair = pairOf(prevFP, fp);
+  const valid = consistentMask(pair);
+  let nValid = 0;
+  for (let i = 0; i < valid.length; i++) nValid += valid[i];
+  return { back: pair.back, valid, validShare: nValid / valid.length, flickerBefore: warpingError(prevL, xL, pair.back, valid).flicker };
 }
 
 /** The smoother's work that does not need its previous output. */
@@ -212,7 +249,7 @@ export function prepareTemporal(frame: RgbFrame, flowMaxSide = FLICKER_FLOW_MAX_
 export class TemporalSmoother {
   readonly o: Resolved;
   private prev?: Prev;
-  /** The two flows between the previous output and this frame (a worker runs them on two threads). */
+  /** The two flows between the previous incoming frame and this one (a worker runs them on two threads). */
   private readonly flowPair: (prev: FlowPlane, cur: FlowPlane) => FlowPair;
   constructor(o: TemporalOptions = {}, hooks: { flowPair?: (prev: FlowPlane, cur: FlowPlane) => FlowPair } = {}) {
     this.o = resolve(o);
@@ -232,39 +269,40 @@ export class TemporalSmoother {
     const { width: w, height: h } = frame;
     const n = w * h;
     const xL = pre?.xL ?? lumaBt601(frame);
-    const fp = pre?.fp ?? flowPlane(xL, w, h, this.o.flowMaxSide);
+    const fpOf = () => pre?.fp ?? flowPlane(xL, w, h, this.o.flowMaxSide);
     const okBase = base && base.width === w && base.height === h ? base : undefined;
     const R = changedRegion(w, h, faces, mask, this.o.faceExtent, okBase ? { frame, base: okBase } : undefined);
     let region = 0;
     if (R) for (let i = 0; i < n; i++) if (R[i] > 0) region++;
     const prev = this.prev && this.prev.out.width === w && this.prev.out.height === h ? this.prev : undefined;
     if (!prev) {
-      this.prev = { out: frame, base: okBase, outL: xL, outFP: fp, inL: xL };
+      this.prev = { out: frame, base: okBase, outL: xL, inL: xL, inFP: fpOf() };
       return { frame, smoothed: 0, region: region / n, valid: 0, cut: false };
     }
-    const pair = this.flowPair(prev.outFP, fp);
-    const valid = consistentMask(pair);
-    let nValid = 0;
-    for (let i = 0; i < n; i++) nValid += valid[i];
-    const validShare = nValid / n;
-    const before = warpingError(prev.inL, xL, pair.back, valid);
+    const ready = pre?.motion && pre.motion.back.width === w && pre.motion.back.height === h ? pre.motion : undefined;
+    // the flow plane is needed for this frame's motion (when not given) and the next one's
+    const fp = ready && !pre?.fp ? undefined : fpOf();
+    const motion = ready ?? temporalMotion(prev.inL, prev.inFP ?? flowPlane(prev.inL, w, h, this.o.flowMaxSide), xL, fp!, this.flowPair);
+    const { valid, validShare } = motion;
+    const back = motion.back;
     const cut = validShare < this.o.minValidShare;
 
     let out = frame;
     let outL = xL;
     let smoothed = 0;
     if (R && region > 0 && !cut && this.o.strength > 0) {
-      const r = this.blend(frame, xL, prev, pair.back, valid, R, okBase, mask);
+      const r = this.blend(frame, xL, prev, back, valid, R, okBase, mask);
       out = r.frame;
       smoothed = r.smoothed;
       outL = lumaBt601(out);
     }
-    const after = warpingError(prev.outL, outL, pair.back, valid);
-    this.prev = { out, base: okBase, outL, outFP: out === frame ? fp : flowPlane(outL, w, h, this.o.flowMaxSide), inL: xL };
+    const after = warpingError(prev.outL, outL, back, valid);
+    // with the motion computed ahead the next frame's comes ready too: no flow plane to keep
+    this.prev = { out, base: okBase, outL, inL: xL, inFP: fp };
     return {
       frame: out,
       flicker: Number.isFinite(after.flicker) ? after.flicker : undefined,
-      flickerBefore: Number.isFinite(before.flicker) ? before.flicker : undefined,
+      flickerBefore: Number.isFinite(motion.flickerBefore) ? motion.flickerBefore : undefined,
       smoothed: smoothed / n,
       region: region / n,
       valid: validShare,

@@ -7,7 +7,8 @@ import type { Mask, RgbFrame } from '../../media/frame.js';
 import type { FrameMetrics } from '../../metrics/types.js';
 import type { FrameItem } from '../types.js';
 import { mapOrdered } from '../kit.js';
-import type { TemporalFrameResult, TemporalOptions, TemporalPrepared } from '../temporal/smoother.js';
+import type { TemporalFrameResult, TemporalMotion, TemporalOptions, TemporalPrepared } from '../temporal/smoother.js';
+import type { FlowPlane } from '../../metrics/flicker.js';
 import { getPool, RemoteActor, transferable } from '../../workers/pool.js';
 import type { MetricsTaskArgs } from './tasks.js';
 
@@ -16,7 +17,9 @@ export interface SmootherLike {
   process(frame: RgbFrame, faces?: Face[], mask?: Mask, base?: RgbFrame, pre?: TemporalPrepared): TemporalFrameResult | Promise<TemporalFrameResult>;
 }
 
-const preBuffers = (p?: TemporalPrepared) => (p ? [p.xL, p.fp.plane] : []);
+/** What moves to the actor with a frame: the motion (made for it alone); the luma and flow plane are copied, the next frame's motion reads them. */
+const preBuffers = (p?: TemporalPrepared) => (p?.motion ? [p.motion.back.u, p.motion.back.v, p.motion.valid] : []);
+const copyPlane = (fp: FlowPlane): FlowPlane => ({ ...fp, plane: fp.plane.slice() });
 
 /**
  * The temporal smoother in a worker, or undefined with --workers 0. `frame`'s buffer moves to
@@ -25,7 +28,10 @@ const preBuffers = (p?: TemporalPrepared) => (p ? [p.xL, p.fp.plane] : []);
 export async function remoteSmoother(options: TemporalOptions | undefined): Promise<
   | (SmootherLike & {
       close(): Promise<void>;
-      /** The input with each frame's prepared flow work, computed on any idle worker, pool size + 1 frames ahead. */
+      /**
+       * The input with each frame's luma, flow plane and motion from the frame before, computed
+       * on idle workers, pool size + 1 frames ahead: the smoother's flows leave the sequential path.
+       */
       prepared(input: AsyncIterable<FrameItem>, flowMaxSide: number): AsyncIterable<{ item: FrameItem; pre?: TemporalPrepared }>;
     })
   | undefined
@@ -38,13 +44,21 @@ export async function remoteSmoother(options: TemporalOptions | undefined): Prom
     // `base` (the frame before the face stages) is copied, not moved: the caller may share it
     process: (frame, faces, mask, base, pre) => actor.call<TemporalFrameResult>('process', { frame, faces, mask, base, pre }, transferable(frame.data, ...preBuffers(pre))),
     prepared(input, flowMaxSide) {
+      let last: Promise<TemporalPrepared> | undefined;
       return mapOrdered(
         input,
         async (item) => {
           // a copy goes: the frame itself moves to the actor later
           const frame = { width: item.frame.width, height: item.frame.height, data: item.frame.data.slice() };
-          const pre = await pool.call<TemporalPrepared>({ op: 'task', name: 'temporal.prepare', args: { frame, flowMaxSide } }, transferable(frame.data));
-          return { item, pre };
+          const mine = pool.call<TemporalPrepared>({ op: 'task', name: 'temporal.prepare', args: { frame, flowMaxSide } }, transferable(frame.data));
+          const before = last;
+          last = mine;
+          const pre = await mine;
+          const p = before && (await before);
+          if (!p || p.fp!.fw !== pre.fp!.fw || p.fp!.fh !== pre.fp!.fh) return { item, pre };
+          const args = { prevL: p.xL.slice(), prevFP: copyPlane(p.fp!), xL: pre.xL.slice(), fp: copyPlane(pre.fp!) };
+          const motion = await pool.call<TemporalMotion>({ op: 'task', name: 'temporal.motion', args }, transferable(args.prevL, args.prevFP.plane, args.xL, args.fp.plane));
+          return { item, pre: { ...pre, motion } };
         },
         pool.size + 1,
       );

@@ -3,12 +3,19 @@
  * (an object kept in one worker across calls). Each returns its value and the buffers to move.
  */
 import type { Face } from '../../faces/types.js';
+import { FaceAnalyzer, type AnalyzerTimings } from '../../faces/analyzer.js';
+import type { DeviceRequest } from '../../models/session.js';
 import type { Mask, RgbFrame } from '../../media/frame.js';
 import { cropFrame, frameMetrics } from '../../metrics/frame.js';
-import { prepareTemporal, TemporalSmoother, type TemporalOptions, type TemporalPrepared } from '../temporal/smoother.js';
-import { flowPair } from '../../metrics/flicker.js';
+import { prepareTemporal, temporalMotion, TemporalSmoother, type TemporalOptions, type TemporalPrepared } from '../temporal/smoother.js';
+import { flowPair, type FlowPlane } from '../../metrics/flicker.js';
 import { peerFlows } from './peer.js';
 import { transferable } from '../../workers/pool.js';
+import { cloneFrame } from '../../media/frame.js';
+import { flowOfJob, type FlowJob } from '../inpaint/propagate.js';
+import type { Colour } from '../../media/colour.js';
+import type { YuvPlanes } from '../../media/planes.js';
+import { createBackProjector, finishPlanes, type BackProjector, type BackProjectSpec } from '../upscale/backproject.js';
 
 export interface TaskResult {
   value: unknown;
@@ -29,11 +36,64 @@ export interface MetricsTaskArgs {
   index: number;
 }
 
-export const tasks: Record<string, (args: any) => TaskResult> = {
-  /** The temporal smoother's work that does not need its previous output (luma, flow plane, flow pair). */
+/** Back-projectors a worker has made, by their spec (the weights are made once per run size). */
+const projectors = new Map<string, BackProjector>();
+function projectorFor(spec: BackProjectSpec): BackProjector {
+  const key = JSON.stringify(spec);
+  let bp = projectors.get(key);
+  if (!bp) {
+    if (projectors.size > 4) projectors.clear();
+    bp = createBackProjector(spec.from, spec.to, { kernel: spec.kernel, iterations: spec.iterations, matrix: spec.matrix });
+    projectors.set(key, bp);
+  }
+  return bp;
+}
+
+/** The face analyzers this worker has made (its own sessions), by device and minimum face size. */
+const analyzers = new Map<string, Promise<FaceAnalyzer>>();
+
+export interface FacesTaskArgs {
+  frame: RgbFrame;
+  device: DeviceRequest;
+  minFaceSize?: number;
+}
+
+export const tasks: Record<string, (args: any) => TaskResult | Promise<TaskResult>> = {
+  /** Detect and mesh the faces of one frame (FaceAnalyzer.analyze, pre-processing included), several frames at once. */
+  async 'faces.analyze'(a: FacesTaskArgs): Promise<TaskResult> {
+    const key = `${a.device}|${a.minFaceSize ?? ''}`;
+    let made = analyzers.get(key);
+    if (!made) {
+      made = FaceAnalyzer.create({ device: a.device, minFaceSize: a.minFaceSize });
+      made.catch(() => analyzers.delete(key));
+      analyzers.set(key, made);
+    }
+    const analyzer = await made;
+    const t0 = { ...analyzer.timings };
+    const faces = await analyzer.analyze(a.frame);
+    const timings = Object.fromEntries(Object.entries(analyzer.timings).map(([k, v]) => [k, v - t0[k as keyof AnalyzerTimings]])) as unknown as AnalyzerTimings;
+    return { value: { faces, timings, provider: analyzer.provider }, transfer: transferable(...faces.map((f) => f.mesh)) };
+  },
+  /** One flow of the inpaint fill's window. */
+  'inpaint.flow'(j: FlowJob): TaskResult {
+    const f = flowOfJob(j);
+    return { value: f, transfer: transferable(f.u, f.v) };
+  },
+  /** The classical upscale's per-frame end (back-projection and RGB conversion), several frames at once. */
+  'upscale.finish'(a: { planes: YuvPlanes; ylr: Float32Array; colour: Colour; bp?: BackProjectSpec }): TaskResult {
+    const { rgb, err } = finishPlanes(a.planes, a.ylr, a.colour, a.bp ? projectorFor(a.bp) : undefined);
+    const frame = cloneFrame(rgb);
+    return { value: { planes: a.planes, rgb, frame, err }, transfer: transferable(rgb.data, frame.data, a.planes.y, a.planes.u, a.planes.v) };
+  },
+  /** The temporal smoother's per-frame work that needs no other frame: luma and flow plane. */
   'temporal.prepare'(a: { frame: RgbFrame; flowMaxSide: number }): TaskResult {
     const p = prepareTemporal(a.frame, a.flowMaxSide);
-    return { value: p, transfer: transferable(p.xL, p.fp.plane) };
+    return { value: p, transfer: transferable(p.xL, p.fp!.plane) };
+  },
+  /** The motion between two incoming frames (both flows on this worker: several frames run at once). */
+  'temporal.motion'(a: { prevL: Float32Array; prevFP: FlowPlane; xL: Float32Array; fp: FlowPlane }): TaskResult {
+    const m = temporalMotion(a.prevL, a.prevFP, a.xL, a.fp);
+    return { value: m, transfer: transferable(m.back.u, m.back.v, m.valid) };
   },
   /** PSNR/SSIM of the output (and the "before" frame) against the reference, over the common area. */
   'metrics.frame'(a: MetricsTaskArgs): TaskResult {

@@ -7,7 +7,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { helperCpu, setPeers } from './peer.js';
 import { createLocalSession, fromWire, toWire, type SessionOptions, type WireTensor } from '../../models/session.js';
 import type * as ortTypes from 'onnxruntime-node';
-import { threadCpuMs, transferable } from '../../workers/pool.js';
+import { CostMeter, costScope, threadCpuMs, transferable } from '../../workers/pool.js';
 import { actorKinds, tasks, type Actor } from './tasks.js';
 
 const sessions = new Map<string, Promise<ortTypes.InferenceSession>>();
@@ -62,7 +62,10 @@ async function handle(m: Msg): Promise<{ value: unknown; transfer?: ArrayBuffer[
     case 'task': {
       const fn = tasks[m.name];
       if (!fn) throw new Error(`unknown worker task ${m.name}`);
-      return fn(m.args);
+      // a task that runs models opened in this thread: their raw run time is reported too
+      const meter = new CostMeter();
+      const r = await costScope.run(meter, () => fn(m.args));
+      return meter.runs ? { ...r, runMs: meter.runMs, runs: meter.runs } : r;
     }
     case 'actor.new': {
       const make = actorKinds[m.kind];

@@ -11,7 +11,8 @@
  * `bicubic` (swscale's default B = 0, C = 0.6), `lanczos` (a = 3), `area` (box), `bilinear`.
  */
 import type { RgbFrame } from '../../media/frame.js';
-import { LUMA_WEIGHTS, type SwsMatrix } from '../../media/colour.js';
+import { LUMA_WEIGHTS, type Colour, type SwsMatrix } from '../../media/colour.js';
+import { addLuma, lumaFromPlanes, planesToRgb, type YuvPlanes } from '../../media/planes.js';
 import { sampleBilinear, type FlowField } from '../../flow/flow.js';
 
 export type ResampleKernel = 'bicubic' | 'lanczos' | 'area' | 'bilinear';
@@ -239,4 +240,28 @@ export function createBackProjector(
       return err;
     },
   };
+}
+
+/** How the back-projection is set up: what a worker needs to make the same BackProjector. */
+export interface BackProjectSpec {
+  from: { width: number; height: number };
+  to: { width: number; height: number };
+  kernel: ResampleKernel;
+  iterations: number;
+  matrix: SwsMatrix;
+}
+
+/**
+ * The per-frame end of the classical path without neighbour frames: back-project the planes'
+ * luma against the input's (in place) and convert the planes to RGB. The same function runs on
+ * the main thread (--workers 0) and in a worker ('upscale.finish'), so both give the same bytes.
+ */
+export function finishPlanes(planes: YuvPlanes, ylr: Float32Array, colour: Colour, bp: BackProjector | undefined): { rgb: RgbFrame; err: number } {
+  let err = 0;
+  if (bp) {
+    const r = bp.lumaDelta(lumaFromPlanes(planes, colour), ylr, []);
+    addLuma(planes, r.delta, colour);
+    err = r.err;
+  }
+  return { rgb: planesToRgb(planes, colour), err };
 }

@@ -16,16 +16,16 @@ import { skippedStage, StageStats } from '../kit.js';
 import type { FrameItem, RestoreOptions, Stage } from '../types.js';
 import { DEFAULT_COLOUR, type Colour } from '../../media/colour.js';
 import { cloneFrame } from '../../media/frame.js';
-import { addLuma, lumaFromPlanes, planesForEncode, planesToRgb } from '../../media/planes.js';
+import { addLuma, lumaFromPlanes, planesForEncode, planesToRgb, type YuvPlanes } from '../../media/planes.js';
 import { resampleStream } from '../../media/resample.js';
-import { addLumaToRgb, createBackProjector, lumaOf, type Neighbour, type ResampleKernel } from './backproject.js';
+import { addLumaToRgb, createBackProjector, finishPlanes, lumaOf, type BackProjectSpec, type Neighbour, type ResampleKernel } from './backproject.js';
 import { estimateFlow, upsampleFlow, type FlowField } from '../../flow/flow.js';
 import type { ModelEntry, TilingSpec } from '../../models/manifest.js';
 import { entriesFor, isEmbedded } from '../../models/manifest.js';
 import { installedModels, modelStatus, openModel, type OpenedModel } from '../../models/registry.js';
 import type { DeviceRequest } from '../../models/session.js';
 import { ort } from '../../models/session.js';
-import { getPool } from '../../workers/pool.js';
+import { getPool, transferable } from '../../workers/pool.js';
 import { runTiled, tileCount, type TileModel, type TileOptions } from './tiling.js';
 import { manifestCandidates, upscaleFamilies } from './families.js';
 
@@ -358,10 +358,30 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
         }
         return f;
       };
-      const finish = (k: number): FrameItem => {
+      const pool = getPool();
+      const pooled = !!pool && radius === 0;
+      const finish = (k: number): FrameItem | Promise<FrameItem> => {
         const p = window[k];
         const { item } = p;
         const planes = item.planes!.planes;
+        if (!p.frame && radius === 0) {
+          const done = (rgb: RgbFrame, frame: RgbFrame, err: number, out: YuvPlanes) => {
+            residual += err;
+            item.planes = { planes: out, rgb };
+            item.frame = frame;
+            rescaleFaces(item, sx, sy);
+            return item;
+          };
+          if (pooled) {
+            // in a worker, several frames at once (the planes go there and come back)
+            const spec: BackProjectSpec | undefined = bp ? { from: ctx.inputSize, to: target, kernel, iterations, matrix: colour.matrix } : undefined;
+            return pool!
+              .call<{ planes: YuvPlanes; rgb: RgbFrame; frame: RgbFrame; err: number }>({ op: 'task', name: 'upscale.finish', args: { planes, ylr: p.ylr, colour, bp: spec } }, transferable(p.ylr))
+              .then((r) => done(r.rgb, r.frame, r.err, r.planes));
+          }
+          const r = finishPlanes(planes, p.ylr, colour, bp);
+          return done(r.rgb, cloneFrame(r.rgb), r.err, planes);
+        }
         if (bp) {
           const neighbours: Neighbour[] = [];
           for (let j = Math.max(0, k - radius); j <= Math.min(window.length - 1, k + radius); j++) {
@@ -415,25 +435,31 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
         // the frame `radius` back now has all its neighbours
         const k = window.length - 1 - radius;
         if (k < 0) return undefined;
-        const done = await stats.time(() => finish(k));
+        // (wrapped: an async function would wait for a pooled finish's promise)
+        const done = pooled ? finish(k) : await stats.time(() => finish(k));
         stats.frames++;
         if (k >= radius) slide();
-        return done;
+        return { done };
       };
+      // pooled finishes run pool size + 1 frames at once; frames still leave in order
+      const finishing: Promise<FrameItem>[] = [];
+      const depth = pooled ? pool!.size + 1 : 0;
       try {
         for await (const item of scaled) {
           start(item);
           if (inFlight.length < ahead) continue;
-          const done = await take();
-          if (done) yield done;
+          const t = await take();
+          if (t) finishing.push(Promise.resolve(t.done));
+          while (finishing.length > depth) yield await finishing.shift()!;
         }
         while (inFlight.length) {
-          const done = await take();
-          if (done) yield done;
+          const t = await take();
+          if (t) finishing.push(Promise.resolve(t.done));
         }
+        while (finishing.length) yield await finishing.shift()!;
       } finally {
         // an abort or a failure: let the runs still in flight end before the stage closes
-        await Promise.allSettled(inFlight.map((f) => f.out));
+        await Promise.allSettled([...inFlight.map((f) => f.out), ...finishing]);
       }
       // the last frames: fewer neighbours after them
       for (let k = Math.max(0, window.length - radius); k < window.length; k++) {
