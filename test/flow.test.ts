@@ -1,5 +1,5 @@
 import { describe, expect, it, beforeAll } from 'vitest';
-import { estimateFlow, endPointError, type FlowField } from '../src/flow/flow.js';
+import { boxMean, estimateFlow, endPointError, type FlowField } from '../src/flow/flow.js';
 import { astronautLuma as sourceLuma, benchFlow, interior, renderView as render, trueFlow, type View } from '../src/flow/synthetic.js';
 
 describe('estimateFlow (pyramidal iterative Lucas-Kanade)', () => {
@@ -56,5 +56,30 @@ describe('estimateFlow (pyramidal iterative Lucas-Kanade)', () => {
     expect(half.epe).toBeLessThan(0.35);
     expect(quarter.epe).toBeLessThan(0.6);
     expect(half.msPerFrame).toBeLessThan(full.msPerFrame);
+  });
+});
+
+describe('boxMean (running sums in an edge, middle and edge span)', () => {
+  it('equals the direct mean with replicated borders, for planes narrower and wider than the window', () => {
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 255;
+    for (const w of [1, 2, 3, 5, 6, 7, 11, 40]) {
+      for (const h of [1, 4, 9]) {
+        for (const r of [1, 2, 3, 5]) {
+          const src = Float32Array.from({ length: w * h }, rnd);
+          const got = boxMean(src, w, h, r);
+          const at = (x: number, y: number) => src[Math.min(h - 1, Math.max(0, y)) * w + Math.min(w - 1, Math.max(0, x))];
+          let worst = 0;
+          for (let y = 0; y < h; y++) {
+            for (let x = 0; x < w; x++) {
+              let s = 0;
+              for (let dy = -r; dy <= r; dy++) for (let dx = -r; dx <= r; dx++) s += at(x + dx, y + dy);
+              worst = Math.max(worst, Math.abs(got[y * w + x] - s / (2 * r + 1) ** 2));
+            }
+          }
+          expect(worst, `w ${w} h ${h} r ${r}`).toBeLessThan(1e-3);
+        }
+      }
+    }
   });
 });

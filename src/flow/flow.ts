@@ -173,10 +173,22 @@ function boxMeanMulti(srcs: Float32Array[], w: number, h: number, r: number, tmp
       const row = y * w;
       let s = 0;
       for (let d = -r; d <= r; d++) s += src[row + (d < 0 ? 0 : d > wm ? wm : d)];
-      for (let x = 0; x < w; x++) {
+      // the same running sum in three spans, so the wide middle one needs no clamping
+      const xa = Math.min(w, r), xb = Math.max(xa, w - r - 1);
+      const first = src[row], last = src[row + wm];
+      for (let x = 0; x < xa; x++) {
         tmp[row + x] = s * k;
-        const add = x + r + 1, sub = x - r;
-        s += src[row + (add > wm ? wm : add)] - src[row + (sub < 0 ? 0 : sub)];
+        const add = x + r + 1;
+        s += (add > wm ? last : src[row + add]) - first;
+      }
+      for (let x = xa; x < xb; x++) {
+        tmp[row + x] = s * k;
+        s += src[row + x + r + 1] - src[row + x - r];
+      }
+      for (let x = xb; x < w; x++) {
+        tmp[row + x] = s * k;
+        const sub = x - r;
+        s += last - src[row + (sub < 0 ? 0 : sub)];
       }
     }
   }
