@@ -6,7 +6,7 @@
  * ../shared/data/real-clips exists.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { decodeFrames } from '../src/media/decode.js';
@@ -20,6 +20,7 @@ import { autoMaskSummary } from '../src/stages/inpaint/index.js';
 import { tempDir } from './helpers/media.js';
 import { FaceAnalyzer } from '../src/faces/analyzer.js';
 import { PAINT_COLOURS, paintClip, scoreAutoMask } from '../src/eval/mask-auto.js';
+import { HELDOUT_PANS, makePanClip } from '../src/eval/heldout.js';
 
 const tmp = tempDir('mask-auto-real-');
 const realDir = path.resolve(process.cwd(), '..', 'shared', 'data', 'real-clips');
@@ -170,6 +171,47 @@ describe("auto mask on the dev clips with the eval's boxes", () => {
         }
       const c = scoreAutoMask(await readAll(clean!));
       console.log(`${clip} clean: ${pct(c.flagged)} flagged`);
+      expect(c.flagged).toBe(0);
+    });
+  }
+});
+
+/**
+ * The same boxes on the held-out pans (src/eval/heldout.ts: photos of the folder never used
+ * there as clips), 48 frames as the eval runs them: a white box on the black-and-white photo's
+ * pale wall (an edge of only ~15 grey levels, told from a wall by its exact colour and the step
+ * in every direction), and the painting's dark blue-black ground (4/3/19) reaching the frame's
+ * edge, which is not paint (before the near-black test went by luma it was flagged: 5.3% of
+ * the frame here with black boxes, 15-18% of most frames in the eval's box case). Every box in each colour and the eval's mixed boxes; the clean pans flag
+ * nothing. Not asked: black paint on the painting's near-black ground (edge ~5 grey levels).
+ */
+const INVISIBLE: Record<string, Record<string, number[]>> = { 'pan-painting-girl-500': { black: [1] } };
+
+describe('auto mask on the held-out pans', () => {
+  const haveReal = existsSync(realDir);
+  let analyzer: FaceAnalyzer;
+  beforeAll(async () => {
+    if (haveReal) analyzer = await FaceAnalyzer.create({ device: 'cpu' });
+  });
+  for (const pan of HELDOUT_PANS) {
+    it.skipIf(!haveReal)(`${pan.name}: every box found (recall >= 90% each, false positives <= 0.5%) in each colour and mixed; the clean pan flags nothing`, async () => {
+      const dir = path.join(tmp.dir, pan.name);
+      await fs.mkdir(dir, { recursive: true });
+      const clip = await makePanClip(realDir, dir, pan);
+      let clean: string | undefined;
+      for (const colour of [...PAINT_COLOURS, 'mixed']) {
+        const p = await paintClip(clip, path.join(dir, colour), { frames: 48, colour, analyzer, clean: !clean });
+        clean ??= p.clean;
+        const s = scoreAutoMask(await readAll(p.input), p);
+        console.log(`${pan.name} ${colour}: recall ${pct(s.recall)}, false positives ${pct(s.falsePositive)} (boxes ${s.boxRecall.map(pct).join(', ')})`);
+        const skip = INVISIBLE[pan.name]?.[colour] ?? [];
+        s.boxRecall.forEach((r, k) => {
+          if (!skip.includes(k)) expect(r, `${colour} box ${k}`).toBeGreaterThanOrEqual(0.9);
+        });
+        expect(s.falsePositive).toBeLessThanOrEqual(0.005);
+      }
+      const c = scoreAutoMask(await readAll(clean!));
+      console.log(`${pan.name} clean: ${pct(c.flagged)} flagged`);
       expect(c.flagged).toBe(0);
     });
   }

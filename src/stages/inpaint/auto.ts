@@ -209,7 +209,11 @@ export function detectPaintedMask(frames: RgbFrame[], t: number, opts: AutoMaskO
     // a third of its directions fade). Judged per direction, so a paint
     // half on dark clothes, half on a bright ground, is not taken for a fade. A clipped area
     // at the frame's edge is a letterbox bar, a dark background or a blown-out sky.
-    const clipped = mean.every((v) => v <= 16) || mean.every((v) => v >= 240);
+    // (near black or white by luma: a dark blue-black background, 4/3/19, is as dark as a clip)
+    const meanY0 = 0.299 * mean[0] + 0.587 * mean[1] + 0.114 * mean[2];
+    const clipped = (mean.every((v) => v <= 24) && meanY0 <= 16) || (mean.every((v) => v >= 231) && meanY0 >= 240);
+    // set when the region is clipped-looking and steps in every direction it was judged in
+    let stepsEverywhere = false;
     if (clipped) {
       if (touches) { dbg?.(`${at}: clipped area at the frame's edge`); return false; }
       let soft = 0, judged = 0;
@@ -228,6 +232,7 @@ export function detectPaintedMask(frames: RgbFrame[], t: number, opts: AutoMaskO
       }
       if (judged && soft > judged / 3) { dbg?.(`${at}: soft edge of a clipped area (${soft} of ${judged} directions fade)`); return false; }
       dbg?.(`${at}: clipped, hard edge (${soft} of ${judged} directions fade)`);
+      stepsEverywhere = judged >= 16 && soft === 0;
     }
     // Next to a paint already found, codecs bleed its colour into the content: a region there
     // needs twice the contrast.
@@ -243,7 +248,10 @@ export function detectPaintedMask(frames: RgbFrame[], t: number, opts: AutoMaskO
       let moving = 0, far = 0;
       for (const i of [...rings[4], ...rings[5]]) if (!out.data[i]) { moving += change[i]; far++; }
       const moves = mode === 'moving' ? clipped : far > 0 && moving / far >= 1.25 * staticTol;
-      if (!(moves && sd[0] <= uniformTol / 2 && edgeMed >= (mode === 'moving' ? edgeMin / 2 : edgeMin / 4))) { dbg?.(`${at}: weak edge ${edgeMed.toFixed(1)} (around it moves ${(moving / Math.max(1, far)).toFixed(1)})`); return false; }
+      // Or, still, when it is exactly one colour at the end of the range and steps in every
+      // direction (white paint on a pale wall: a blown-out area fades into its surroundings).
+      const exactStep = mode === 'static' && stepsEverywhere && sd[0] <= uniformTol / 6 && edgeMed >= edgeMin / 4;
+      if (!exactStep && !(moves && sd[0] <= uniformTol / 2 && edgeMed >= (mode === 'moving' ? edgeMin / 2 : edgeMin / 4))) { dbg?.(`${at}: weak edge ${edgeMed.toFixed(1)} (around it moves ${(moving / Math.max(1, far)).toFixed(1)})`); return false; }
     }
     // A piece of a surface cut off by something in front of it (a wall between hair and the
     // frame's edge) has that surface's colour close by; a paint seldom matches what lies
