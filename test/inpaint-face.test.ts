@@ -78,6 +78,43 @@ describe('inpaint face prior', () => {
     for (let p = 0; p < S * S; p++) if (!mask.data[p]) expect(id.frame.data[3 * p]).toBe(generic.data[3 * p]);
   });
 
+  it('pixels another frame showed (the generic fill propagated them) are kept; the prior fills the rest', async () => {
+    const { painted, mask } = mouthBox(moved, movedFace);
+    const generic = spatialFill(painted, mask);
+    const seenFace = (await analyzer.analyze(generic))[0];
+    const ref = makeFaceRef(0, photo, createMask(S, S), face.mesh!);
+    // the left half of the box was "seen": the generic frame holds the true pixels there
+    let x0 = S, x1 = 0;
+    for (let p = 0; p < S * S; p++) if (mask.data[p]) { x0 = Math.min(x0, p % S); x1 = Math.max(x1, p % S); }
+    const mid = (x0 + x1) >> 1;
+    const seen = createMask(S, S);
+    const withSeen: RgbFrame = { width: S, height: S, data: new Uint8Array(generic.data) };
+    for (let p = 0; p < S * S; p++)
+      if (mask.data[p] && p % S <= mid) {
+        seen.data[p] = 255;
+        withSeen.data.set(moved.data.subarray(3 * p, 3 * p + 3), 3 * p);
+      }
+    const all = faceHoleFill(withSeen, mask, seenFace.mesh!, [ref]);
+    const half = faceHoleFill(withSeen, mask, seenFace.mesh!, [ref], { seen });
+    // the seen half stays as propagated (the gradient-domain blend ends on it), the other half is the track's
+    let keptSeen = 0, seenPx = 0, changedOther = 0, otherPx = 0;
+    for (let p = 0; p < S * S; p++) {
+      if (!mask.data[p]) continue;
+      if (seen.data[p]) { seenPx++; if (half.frame.data[3 * p] === withSeen.data[3 * p]) keptSeen++; }
+      else { otherPx++; if (half.frame.data[3 * p] !== withSeen.data[3 * p]) changedOther++; }
+    }
+    console.log(`seen half: ${keptSeen}/${seenPx} px kept; other half: ${changedOther}/${otherPx} px from the prior (${half.fromTrack} from the track; without seen: ${all.fromTrack})`);
+    expect(keptSeen).toBe(seenPx);
+    expect(changedOther).toBeGreaterThan(0.5 * otherPx);
+    expect(half.fromTrack).toBeLessThan(all.fromTrack);
+    // everything seen: the prior has nothing to do
+    const full = createMask(S, S);
+    full.data.set(mask.data);
+    const none = faceHoleFill(withSeen, mask, seenFace.mesh!, [ref], { seen: full });
+    expect(none.fromTrack).toBe(0);
+    expect(none.frame).toBe(withSeen);
+  });
+
   it('hidden landmarks come from the prior, visible ones stay', () => {
     const { mask } = mouthBox(photo, face);
     const noisy = Float32Array.from(face.mesh!);

@@ -151,7 +151,8 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
   const bank = new FaceBank();
   let faceStates: { cx: number; cy: number; last: number; state: FaceFillState }[] = [];
   const prior = { frames: 0, facePixels: 0, fromTrack: 0, fromIdentity: 0, rejected: 0 };
-  const priorFill = async (index: number, input: RgbFrame, filled: RgbFrame, mask: Mask): Promise<RgbFrame> => {
+  /** `seen`: the hole pixels the generic fill took from other frames (kept by the prior). */
+  const priorFill = async (index: number, input: RgbFrame, filled: RgbFrame, mask: Mask, seen?: Mask): Promise<RgbFrame> => {
     if (!analyzer) return filled;
     let faces: Face[];
     try {
@@ -169,7 +170,7 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
       let st = faceStates.find((f) => f.last === index - 1 && Math.hypot(f.cx - cx, f.cy - cy) < 0.3 * face.box.width);
       if (!st) faceStates.push((st = { cx, cy, last: index, state: {} }));
       Object.assign(st, { cx, cy, last: index });
-      const r = faceHoleFill(out, mask, face.mesh, bank.near(face, index), { identity, state: st.state });
+      const r = faceHoleFill(out, mask, face.mesh, bank.near(face, index), { identity, state: st.state, seen });
       if (r.facePixels) prior.frames++;
       prior.facePixels += r.facePixels;
       if (r.rejected) prior.rejected++;
@@ -191,16 +192,16 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
 
   const fill = async (slot: Slot, window: Slot[]): Promise<RgbFrame> => {
     const generic = await genericFill(slot, window);
-    return maskCoverage(slot.mask!) > 0 ? priorFill(slot.item.index, slot.item.frame, generic, slot.mask!) : generic;
+    return maskCoverage(slot.mask!) > 0 ? priorFill(slot.item.index, slot.item.frame, generic.frame, slot.mask!, generic.seen) : generic.frame;
   };
-  const genericFill = async (slot: Slot, window: Slot[]): Promise<RgbFrame> => {
+  const genericFill = async (slot: Slot, window: Slot[]): Promise<{ frame: RgbFrame; seen?: Mask }> => {
     const mask = slot.mask!;
     const frame = slot.item.frame;
     switch (choice.backend) {
       case 'harmonic':
-        return harmonicFill(frame, mask);
+        return { frame: harmonicFill(frame, mask) };
       case 'spatial':
-        return spatialFill(frame, mask);
+        return { frame: spatialFill(frame, mask) };
       case 'builtin': {
         const wf = slot.wf ?? (slot.wf = prepareWindowFrame(slot.item.index, frame, mask));
         const others = window.filter((s) => s !== slot && s.mask).map((s) => s.wf ?? (s.wf = prepareWindowFrame(s.item.index, s.item.frame, s.mask!)));
@@ -216,10 +217,10 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
         spatialPx += r.spatial;
         carriedPx += r.carried;
         lastOut = { index: slot.item.index, frame: r.frame };
-        return r.frame;
+        return { frame: r.frame, seen: r.seen };
       }
       default:
-        return model!.fill(frame, mask);
+        return { frame: await model!.fill(frame, mask) };
     }
   };
 

@@ -193,6 +193,8 @@ export interface TemporalResult {
   temporal: number;
   spatial: number;
   carried: number;
+  /** The hole pixels some other frame showed (255), filled from it; absent when none did. */
+  seen?: Mask;
 }
 
 /**
@@ -272,6 +274,7 @@ export function temporalFill(target: WindowFrame, window: WindowFrame[], cache: 
     }
   }
   const rest = createMask(w, h);
+  const seen = createMask(w, h);
   let left = 0;
   for (let k = 0; k < tracked; k++) {
     const i = holeIdx[k];
@@ -283,6 +286,7 @@ export function temporalFill(target: WindowFrame, window: WindowFrame[], cache: 
       }
       continue;
     }
+    if (k < holePixels) seen.data[i] = 255;
     for (let c = 0; c < 3; c++) {
       const v = db && df && db === df ? (col[0][3 * k + c] + col[1][3 * k + c]) / 2 : db && (!df || db < df) ? col[0][3 * k + c] : col[1][3 * k + c];
       out.data[3 * i + c] = clamp255(v);
@@ -316,7 +320,8 @@ export function temporalFill(target: WindowFrame, window: WindowFrame[], cache: 
     left -= carried;
   }
   const temporal = holePixels - left - carried;
-  if (left === 0) return { frame: out, holePixels, temporal, spatial: 0, carried };
+  const seenMask = temporal > 0 ? seen : undefined;
+  if (left === 0) return { frame: out, holePixels, temporal, spatial: 0, carried, seen: seenMask };
   const filled = (opts.fallback ?? 'spatial') === 'harmonic' ? harmonicFill(out, rest) : spatialFill(out, rest, opts.spatial);
-  return { frame: filled, holePixels, temporal, spatial: left, carried };
+  return { frame: filled, holePixels, temporal, spatial: left, carried, seen: seenMask };
 }
