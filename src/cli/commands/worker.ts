@@ -47,18 +47,29 @@ export async function workerCommand(o: WorkerCommandOptions): Promise<number> {
     if (o.json) process.stdout.write(JSON.stringify(e) + '\n'); // one object per line
     else if (!o.quiet) process.stderr.write(line(e) + '\n');
   };
-  const w = await startWorker({ queue: target, concurrency: o.concurrency ?? 1, lockDurationMs: Math.round((o.lockDuration ?? 30) * 1000), onEvent: say });
-  let signals = 0;
+  // The handlers come first: the queue hands out jobs while startWorker is still setting up, and
+  // a SIGTERM then must not kill the process with its video half done. Signals that arrive
+  // before the worker exists are acted on once it does.
+  let w: Awaited<ReturnType<typeof startWorker>> | undefined;
+  let signals = 0, acted = 0;
+  const act = () => {
+    for (; w && acted < signals; acted++) {
+      const worker = w;
+      if (acted === 0) {
+        void worker.stop();
+        if (o.grace !== undefined) setTimeout(() => void worker.handBack(), o.grace * 1000).unref();
+      } else if (acted === 1) void worker.handBack();
+      else process.exit(EXIT.INTERRUPTED);
+    }
+  };
   const onSignal = () => {
     signals++;
-    if (signals === 1) {
-      void w.stop();
-      if (o.grace !== undefined) setTimeout(() => void w.handBack(), o.grace * 1000).unref();
-    } else if (signals === 2) void w.handBack();
-    else process.exit(EXIT.INTERRUPTED);
+    act();
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  w = await startWorker({ queue: target, concurrency: o.concurrency ?? 1, lockDurationMs: Math.round((o.lockDuration ?? 30) * 1000), onEvent: say });
+  act();
   await w.closed;
   return EXIT.OK;
 }
