@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CASES } from '../src/eval/cases.js';
 import { runEval, type EvalResult } from '../src/eval/run.js';
 import { parseVariant } from '../src/eval/main-args.js';
+import { priorFrameGains } from '../src/eval/report.js';
 import { fixture, tempDir } from './helpers/media.js';
 
 const tmp = tempDir('restore-eval-');
@@ -82,6 +83,12 @@ describe('npm run eval: the holes by region', () => {
       // the whole-hole figure lies between the two parts
       expect(row.holeY!).toBeGreaterThanOrEqual(Math.min(row.holeFaceY!, row.holeBackgroundY!) - 0.01);
       expect(row.holeY!).toBeLessThanOrEqual(Math.max(row.holeFaceY!, row.holeBackgroundY!) + 0.01);
+      // the face holes frame by frame: one value per frame, the mean-MSE figure within their range
+      expect(row.holeFaceFramesY).toHaveLength(row.frames);
+      const fy = row.holeFaceFramesY!.filter((v): v is number => v !== null);
+      expect(fy.length).toBeGreaterThan(0);
+      expect(Math.min(...fy)).toBeLessThanOrEqual(row.holeFaceY! + 0.01);
+      expect(Math.max(...fy)).toBeGreaterThanOrEqual(row.holeFaceY! - 0.01);
     }
     const row = (m: string) => boxes.find((x) => x.method === m)!;
     // unfilled boxes score far below a fill, in both parts (pinned loosely: 8 frames of the fixture)
@@ -90,6 +97,16 @@ describe('npm run eval: the holes by region', () => {
     expect(row('restore:default').holeBackgroundY!).toBeGreaterThan(row('ffmpeg-lanczos').holeBackgroundY! + 5);
     expect(row('perfect-fill+lanczos').holeFaceY!).toBeGreaterThan(row('restore:default').holeFaceY!);
     for (const x of r.rows.filter((y) => y.case === 'x4-bicubic')) expect(x.holeFaceY).toBeUndefined();
+  });
+
+  it('the face prior against the builtin, frame by frame: mean, worst frame and the frames worse by more than 1 dB', () => {
+    const d = priorFrameGains([20, null, 25, 18, 30], [21, 22, 24, 19.5, null])!;
+    expect(d.frames).toBe(3);
+    expect(d.mean).toBeCloseTo(-0.5, 10);
+    expect(d.worst).toBeCloseTo(-1.5, 10);
+    expect(d.worseBy1).toBe(1);
+    expect(priorFrameGains([20], undefined)).toBeUndefined();
+    expect(priorFrameGains([null], [20])).toBeUndefined();
   });
 
   it('--mask auto: its recall and false positives against the true mask, and within 0.5 dB of the true mask end to end', () => {

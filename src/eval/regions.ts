@@ -106,6 +106,8 @@ export interface HoleSplit {
    * over frame pairs.
    */
   holeFlicker?: number;
+  /** Y-PSNR inside the face holes of each frame (null where the frame has no face hole pixel). */
+  faceFramesY?: (number | null)[];
 }
 
 /**
@@ -118,6 +120,7 @@ export async function holeSplitScores(distorted: string, reference: string, hole
   const acc = { face: { se: 0, n: 0, ssim: 0, frames: 0 }, background: { se: 0, n: 0, ssim: 0, frames: 0 } };
   let flick = 0, flickFrames = 0, frames = 0, facePx = 0, holePx = 0;
   let prev: Float32Array | undefined;
+  const faceFramesY: (number | null)[] = [];
   try {
     for (;;) {
       const [x, y] = await Promise.all([a.next(), b.next()]);
@@ -136,6 +139,7 @@ export async function holeSplitScores(distorted: string, reference: string, hole
           se += (ya[i] - yb[i]) ** 2;
           k++;
         }
+        if (region === 'face') faceFramesY.push(k ? +psnr(se / k).toFixed(3) : null);
         if (!k) continue;
         const r = acc[region];
         r.se += se;
@@ -169,5 +173,6 @@ export async function holeSplitScores(distorted: string, reference: string, hole
     out[region] = { y: +psnr(r.se / r.n).toFixed(3), ssim: +(r.ssim / r.frames).toFixed(5), share: +share.toFixed(4) };
   }
   if (opts.flicker && flickFrames) out.holeFlicker = +(flick / flickFrames).toFixed(4);
+  if (out.face) out.faceFramesY = faceFramesY;
   return out;
 }

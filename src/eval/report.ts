@@ -46,6 +46,14 @@ function holeSection(r: EvalResult): string[] {
       return t ? `| ${a.clip} | ${a.case} | ${(a.psnrY - t.psnrY).toFixed(3)} | ${(a.psnrAvg - t.psnrAvg).toFixed(3)} | ${f(100 * (a.autoMaskRecall ?? 0))} | ${f(100 * (a.autoMaskFalsePositive ?? 0), 3)} |` : '';
     })
     .filter(Boolean);
+  const priorVsBuiltin = rows
+    .filter((x) => x.method.startsWith('restore:fill-builtin+prior') && x.holeFaceFramesY)
+    .map((p) => {
+      const b = rows.find((x) => x.clip === p.clip && x.case === p.case && x.method === 'restore:fill-builtin');
+      const d = priorFrameGains(p.holeFaceFramesY!, b?.holeFaceFramesY);
+      return d ? `| ${p.clip} | ${p.case} | ${p.method} | ${d.frames} | ${d.mean.toFixed(3)} | ${d.worst.toFixed(3)} | ${d.worseBy1} |` : '';
+    })
+    .filter(Boolean);
   return [
     '## Holes',
     '',
@@ -57,8 +65,23 @@ function holeSection(r: EvalResult): string[] {
     ...(autoVsTrue.length
       ? ['', '`--mask auto` end to end against the true mask (restore:mask-auto minus restore:default, ffmpeg PSNR):', '', '| clip | case | dB Y | dB average | auto mask recall % | auto mask FP % |', '|---|---|---:|---:|---:|---:|', ...autoVsTrue]
       : []),
+    ...(priorVsBuiltin.length
+      ? ['', 'The face prior against the builtin fill without it, frame by frame (face-hole Y-PSNR of the prior row minus fill-builtin\'s, over the frames with a face hole):', '', '| clip | case | method | frames | mean dB | worst frame dB | frames worse by > 1 dB |', '|---|---|---|---:|---:|---:|---:|', ...priorVsBuiltin]
+      : []),
     '',
   ];
+}
+
+/** Per-frame face-hole gains of a prior row over the builtin row: mean, worst, and the frames more than 1 dB worse. */
+export function priorFrameGains(prior: (number | null)[], builtin: (number | null)[] | undefined): { frames: number; mean: number; worst: number; worseBy1: number } | undefined {
+  if (!builtin) return undefined;
+  const d: number[] = [];
+  for (let i = 0; i < Math.min(prior.length, builtin.length); i++) {
+    const a = prior[i], b = builtin[i];
+    if (a !== null && b !== null && Number.isFinite(a) && Number.isFinite(b)) d.push(a - b);
+  }
+  if (!d.length) return undefined;
+  return { frames: d.length, mean: d.reduce((x, y) => x + y, 0) / d.length, worst: Math.min(...d), worseBy1: d.filter((x) => x < -1).length };
 }
 
 /** Mean gain over the cases of each restore method, per case name. */

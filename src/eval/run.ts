@@ -59,6 +59,7 @@ async function score(out: string, c: BuiltCase, holes: Uint8Array | undefined, f
     ...(split?.face ? { holeFaceY: split.face.y, holeFaceSsim: split.face.ssim } : {}),
     ...(split?.background ? { holeBackgroundY: split.background.y, holeBackgroundSsim: split.background.ssim } : {}),
     ...(split?.holeFlicker !== undefined ? { holeFlicker: split.holeFlicker } : {}),
+    ...(split?.faceFramesY ? { holeFaceFramesY: split.faceFramesY } : {}),
   };
 }
 

@@ -38,6 +38,8 @@ export interface EvalRow {
   holeBackgroundSsim?: number;
   /** Cases with holes: flicker inside the holes (warping error over the hole pixels). */
   holeFlicker?: number;
+  /** Cases with face holes: Y-PSNR inside the face holes of each frame (null: none in that frame). */
+  holeFaceFramesY?: (number | null)[];
   /** `--mask auto` rows: the mask used against the true mask (means over frames). */
   autoMaskRecall?: number;
   autoMaskFalsePositive?: number;
