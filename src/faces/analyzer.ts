@@ -36,6 +36,18 @@ export interface AnalyzerTimings {
   rejected: number;
 }
 
+/** All counters at zero. */
+export function zeroTimings(): AnalyzerTimings {
+  return { detectCalls: 0, detectMs: 0, fullRangeCalls: 0, tiledCalls: 0, meshCalls: 0, meshMs: 0, rejected: 0 };
+}
+
+/** a + sign * b, counter by counter (sign -1: what happened between two readings). */
+export function combineTimings(a: AnalyzerTimings, b: AnalyzerTimings, sign: 1 | -1 = 1): AnalyzerTimings {
+  const out = zeroTimings();
+  for (const k of Object.keys(out) as (keyof AnalyzerTimings)[]) out[k] = a[k] + sign * b[k];
+  return out;
+}
+
 interface Detector {
   spec: BlazeFaceSpec;
   session: ort.InferenceSession;
@@ -46,7 +58,7 @@ interface Detector {
 }
 
 export class FaceAnalyzer {
-  readonly timings: AnalyzerTimings = { detectCalls: 0, detectMs: 0, fullRangeCalls: 0, tiledCalls: 0, meshCalls: 0, meshMs: 0, rejected: 0 };
+  readonly timings: AnalyzerTimings = zeroTimings();
   private fullRange?: Promise<Detector>;
 
   private constructor(

@@ -3,7 +3,7 @@
  * filling, smoothing) and select the target faces; sets `item.faces` in the coordinates of
  * `item.frame` (the stage runs after upscaling). Frames leave `lookahead` frames late, in order.
  */
-import { FaceAnalyzer, type AnalyzerTimings } from '../faces/analyzer.js';
+import { combineTimings, FaceAnalyzer, zeroTimings, type AnalyzerTimings } from '../faces/analyzer.js';
 import type { Face } from '../faces/types.js';
 import type { RgbFrame } from '../media/frame.js';
 import { getPool, transferable, type WorkerPool } from '../workers/pool.js';
@@ -41,11 +41,11 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
   const backend = `mediapipe-onnx:${analyzer.provider}`;
   let frames = 0, withFaces = 0, faces = 0, interpolated = 0, selected = 0, ms = 0;
   // what the workers' analyzers did (their timings come back with each frame)
-  const remote: AnalyzerTimings = { detectCalls: 0, detectMs: 0, fullRangeCalls: 0, tiledCalls: 0, meshCalls: 0, meshMs: 0, rejected: 0 };
+  let remote = zeroTimings();
   const analyzeInPool = async (pool: WorkerPool, frame: RgbFrame): Promise<Face[]> => {
     const args: FacesTaskArgs = { frame: cloneFrame(frame), device, minFaceSize: ctx.minFaceSize };
     const r = await pool.call<{ faces: Face[]; timings: AnalyzerTimings }>({ op: 'task', name: 'faces.analyze', args }, transferable(args.frame.data));
-    for (const k of Object.keys(remote) as (keyof AnalyzerTimings)[]) remote[k] += r.timings[k];
+    remote = combineTimings(remote, r.timings);
     return r.faces;
   };
 
@@ -90,7 +90,7 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
       for (const r of tracker.flush()) yield await finish(r.index, r.faces);
     },
     report(): StageReport {
-      const tm = Object.fromEntries(Object.entries(analyzer.timings).map(([k, v]) => [k, v + remote[k as keyof AnalyzerTimings]])) as unknown as AnalyzerTimings;
+      const tm = combineTimings(analyzer.timings, remote);
       const tracks = tracker.summary();
       return {
         name: 'faces',

@@ -194,6 +194,8 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
     const generic = await genericFill(slot, window);
     return maskCoverage(slot.mask!) > 0 ? priorFill(slot.item.index, slot.item.frame, generic.frame, slot.mask!, generic.seen) : generic.frame;
   };
+  /** A slot's frame as the builtin fill's window holds it (made once, when its mask is known). */
+  const windowFrame = (s: Slot): WindowFrame => (s.wf ??= prepareWindowFrame(s.item.index, s.item.frame, s.mask!));
   const genericFill = async (slot: Slot, window: Slot[]): Promise<{ frame: RgbFrame; seen?: Mask }> => {
     const mask = slot.mask!;
     const frame = slot.item.frame;
@@ -203,8 +205,8 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
       case 'spatial':
         return { frame: spatialFill(frame, mask) };
       case 'builtin': {
-        const wf = slot.wf ?? (slot.wf = prepareWindowFrame(slot.item.index, frame, mask));
-        const others = window.filter((s) => s !== slot && s.mask).map((s) => s.wf ?? (s.wf = prepareWindowFrame(s.item.index, s.item.frame, s.mask!)));
+        const wf = windowFrame(slot);
+        const others = window.filter((s) => s !== slot && s.mask).map(windowFrame);
         const previous = lastOut && lastOut.index === slot.item.index - 1 ? lastOut : undefined;
         if (pool && wf.holes) {
           // the flows of the window that are not known yet, on the workers (at once), then the fill
@@ -312,9 +314,7 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
           // a known mask: this frame's flows with the one before can start now, well before the fill asks
           const before = buf[buf.length - 2];
           if (pool && slot.mask && before?.mask && (maskCoverage(slot.mask) > 0 || maskCoverage(before.mask) > 0)) {
-            before.wf ??= prepareWindowFrame(before.item.index, before.item.frame, before.mask);
-            slot.wf ??= prepareWindowFrame(item.index, item.frame, slot.mask);
-            prefetchFlows([before.wf, slot.wf]);
+            prefetchFlows([windowFrame(before), windowFrame(slot)]);
           }
           while (buf.length - 1 - next >= lookahead) yield await emitOne();
         }

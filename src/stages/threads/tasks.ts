@@ -3,7 +3,7 @@
  * (an object kept in one worker across calls). Each returns its value and the buffers to move.
  */
 import type { Face } from '../../faces/types.js';
-import { FaceAnalyzer, type AnalyzerTimings } from '../../faces/analyzer.js';
+import { combineTimings, FaceAnalyzer } from '../../faces/analyzer.js';
 import type { DeviceRequest } from '../../models/session.js';
 import type { Mask, RgbFrame } from '../../media/frame.js';
 import { cropFrame, frameMetrics } from '../../metrics/frame.js';
@@ -71,7 +71,7 @@ export const tasks: Record<string, (args: any) => TaskResult | Promise<TaskResul
     const analyzer = await made;
     const t0 = { ...analyzer.timings };
     const faces = await analyzer.analyze(a.frame);
-    const timings = Object.fromEntries(Object.entries(analyzer.timings).map(([k, v]) => [k, v - t0[k as keyof AnalyzerTimings]])) as unknown as AnalyzerTimings;
+    const timings = combineTimings(analyzer.timings, t0, -1);
     return { value: { faces, timings, provider: analyzer.provider }, transfer: transferable(...faces.map((f) => f.mesh)) };
   },
   /** One flow of the inpaint fill's window. */
