@@ -270,6 +270,7 @@ function warpBilinear(src: RgbFrame, inv: Affine, width: number, height: number)
   const data = new Uint8Array(width * height * 3);
   const footprint = Math.max(Math.hypot(inv[0], inv[3]), Math.hypot(inv[1], inv[4]));
   const n = superSamples(footprint);
+  if (n === 1) return warpBilinearOneTap(src, inv, width, height);
   const offs: number[] = [];
   for (let i = 0; i < n; i++) offs.push((i + 0.5) / n - 0.5);
   const k = 1 / (n * n);
@@ -297,6 +298,35 @@ function warpBilinear(src: RgbFrame, inv: Affine, width: number, height: number)
       data[o++] = clamp8(r * k);
       data[o++] = clamp8(g * k);
       data[o++] = clamp8(b * k);
+    }
+  }
+  return { width, height, data };
+}
+
+/**
+ * The bilinear warp with one sample per pixel (enlarging or mild shrinking: the face-mesh crop
+ * of a small face), loops inlined. The same arithmetic as the supersampled loop at n = 1, so the
+ * same bytes, about 5x faster (no offset arrays or iterators per pixel).
+ */
+function warpBilinearOneTap(src: RgbFrame, inv: Affine, width: number, height: number): RgbFrame {
+  const { width: W, height: H, data: s } = src;
+  const data = new Uint8Array(width * height * 3);
+  const [a0, a1, a2, b0, b1, b2] = inv;
+  let o = 0;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      let sx = a0 * x + a1 * y + a2;
+      let sy = b0 * x + b1 * y + b2;
+      sx = sx < 0 ? 0 : sx > W - 1 ? W - 1 : sx;
+      sy = sy < 0 ? 0 : sy > H - 1 ? H - 1 : sy;
+      const ix = sx | 0, iy = sy | 0; // sx, sy >= 0 here: the same as Math.floor
+      const fx = sx - ix, fy = sy - iy;
+      const ix1 = ix + 1 < W ? ix + 1 : ix, iy1 = iy + 1 < H ? iy + 1 : iy;
+      const a = (iy * W + ix) * 3, bq = (iy * W + ix1) * 3, c = (iy1 * W + ix) * 3, d = (iy1 * W + ix1) * 3;
+      const w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
+      data[o++] = clamp8(s[a] * w00 + s[bq] * w01 + s[c] * w10 + s[d] * w11);
+      data[o++] = clamp8(s[a + 1] * w00 + s[bq + 1] * w01 + s[c + 1] * w10 + s[d + 1] * w11);
+      data[o++] = clamp8(s[a + 2] * w00 + s[bq + 2] * w01 + s[c + 2] * w10 + s[d + 2] * w11);
     }
   }
   return { width, height, data };
