@@ -354,13 +354,22 @@ export function resizePlane(src: Float32Array, w: number, h: number, w2: number,
     }
   }
   const rx = w / w2, ry = h / h2;
+  // the columns' taps and weights, once (the same numbers as per pixel)
+  const cx0 = new Int32Array(w2), cx1 = new Int32Array(w2), cax = new Float64Array(w2);
+  for (let x = 0; x < w2; x++) {
+    const fx = Math.min(Math.max((x + 0.5) * rx - 0.5, 0), w - 1);
+    const x0 = Math.floor(fx);
+    cx0[x] = x0;
+    cx1[x] = Math.min(x0 + 1, w - 1);
+    cax[x] = fx - x0;
+  }
   for (let y = 0; y < h2; y++) {
     const fy = Math.min(Math.max((y + 0.5) * ry - 0.5, 0), h - 1);
     const y0 = Math.floor(fy), y1 = Math.min(y0 + 1, h - 1), ay = fy - y0;
+    const r0 = y0 * w, r1 = y1 * w, o = y * w2;
     for (let x = 0; x < w2; x++) {
-      const fx = Math.min(Math.max((x + 0.5) * rx - 0.5, 0), w - 1);
-      const x0 = Math.floor(fx), x1 = Math.min(x0 + 1, w - 1), ax = fx - x0;
-      out[y * w2 + x] = mul * ((src[y0 * w + x0] * (1 - ax) + src[y0 * w + x1] * ax) * (1 - ay) + (src[y1 * w + x0] * (1 - ax) + src[y1 * w + x1] * ax) * ay);
+      const x0 = cx0[x], x1 = cx1[x], ax = cax[x];
+      out[o + x] = mul * ((src[r0 + x0] * (1 - ax) + src[r0 + x1] * ax) * (1 - ay) + (src[r1 + x0] * (1 - ax) + src[r1 + x1] * ax) * ay);
     }
   }
   return out;
