@@ -144,4 +144,40 @@ describe('--workers 0 and the default give the same output', () => {
     const critical = pooled.report.stages.reduce((s, r) => s + (r.timing?.criticalMs ?? 0), 0);
     expect(critical).toBeLessThanOrEqual(pooled.report.timing.wallMs);
   });
+
+  it('bit-identical with back-projection over neighbouring frames (--sr-frames 1): flows and finish in the workers', async () => {
+    const runSr = (workers: number) =>
+      runRestore(
+        defaultOptions({
+          input: C('input.mp4'),
+          reportDir: path.join(tmp.dir, `sr${workers}`),
+          out: path.join(tmp.dir, `sr${workers}.mkv`),
+          scale: 4,
+          srFrames: 1,
+          crf: 0,
+          maxFrames: 6,
+          thumbnails: 0,
+          backends: { faces: 'none', temporal: 'none' },
+          workers,
+          quiet: true,
+          progress: false,
+        }),
+        { log: silentLogger },
+      );
+    const serial = await runSr(0);
+    const pooled = await runSr(2);
+    const up = (r: RunResult) => r.report.stages.find((s) => s.name === 'upscale')!;
+    expect((up(pooled).details as { backprojection: { neighbourFrames: number } }).backprojection.neighbourFrames).toBe(1);
+    // the neighbour work ran in the workers, not on the main thread
+    expect(up(pooled).timing?.workerMs).toBeGreaterThan(up(pooled).timing!.mainMs);
+    const [a, b] = await Promise.all([probeVideo(serial.out), probeVideo(pooled.out)]);
+    const ib = decodeFrames(b, {})[Symbol.asyncIterator]();
+    let n = 0;
+    for await (const fa of decodeFrames(a, {})) {
+      const fb = await ib.next();
+      expect(Buffer.compare(Buffer.from(fa.data), Buffer.from(fb.value!.data))).toBe(0);
+      n++;
+    }
+    expect(n).toBe(6);
+  });
 });

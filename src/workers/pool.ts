@@ -15,6 +15,7 @@ import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { packageRoot } from '../util/paths.js';
 
@@ -137,6 +138,16 @@ interface Slot {
   jobs: Map<number, Job>;
 }
 
+/**
+ * The worker's script: the compiled sibling of this module when this module is compiled (so a
+ * build in another folder runs its own worker code), else dist's (tests run the TypeScript
+ * sources, which a worker thread cannot load).
+ */
+function workerScript(): string {
+  const here = fileURLToPath(import.meta.url);
+  return here.endsWith('.js') ? path.join(path.dirname(here), '..', 'stages', 'threads', 'worker.js') : path.join(packageRoot, 'dist', 'stages', 'threads', 'worker.js');
+}
+
 let nextId = 1;
 
 export class WorkerPool {
@@ -150,7 +161,7 @@ export class WorkerPool {
   constructor(size: number, threads?: number) {
     this.size = Math.max(1, Math.floor(size));
     this.threads = threads ?? Math.max(1, Math.floor(coreCount() / this.size));
-    const file = path.join(packageRoot, 'dist', 'stages', 'threads', 'worker.js');
+    const file = workerScript();
     // one direct channel per pair of workers (peer.ts: the temporal actor's helper flows)
     const ports: MessagePort[][] = Array.from({ length: this.size }, () => []);
     for (let i = 0; i < this.size; i++) {

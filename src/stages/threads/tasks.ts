@@ -13,9 +13,10 @@ import { peerFlows } from './peer.js';
 import { transferable } from '../../workers/pool.js';
 import { cloneFrame } from '../../media/frame.js';
 import { flowOfJob, type FlowJob } from '../inpaint/propagate.js';
+import type { FlowField } from '../../flow/flow.js';
 import type { Colour } from '../../media/colour.js';
 import type { YuvPlanes } from '../../media/planes.js';
-import { createBackProjector, finishPlanes, type BackProjector, type BackProjectSpec } from '../upscale/backproject.js';
+import { createBackProjector, finishPlanes, inputFlow, neighbourOf, type BackProjector, type BackProjectSpec } from '../upscale/backproject.js';
 
 export interface TaskResult {
   value: unknown;
@@ -80,10 +81,17 @@ export const tasks: Record<string, (args: any) => TaskResult | Promise<TaskResul
     return { value: f, transfer: transferable(f.u, f.v) };
   },
   /** The classical upscale's per-frame end (back-projection and RGB conversion), several frames at once. */
-  'upscale.finish'(a: { planes: YuvPlanes; ylr: Float32Array; colour: Colour; bp?: BackProjectSpec }): TaskResult {
-    const { rgb, err } = finishPlanes(a.planes, a.ylr, a.colour, a.bp ? projectorFor(a.bp) : undefined);
+  'upscale.finish'(a: { planes: YuvPlanes; ylr: Float32Array; colour: Colour; bp?: BackProjectSpec; near?: { ylr: Float32Array; toFrame: FlowField; fromFrame: FlowField }[] }): TaskResult {
+    // neighbouring inputs come with their flows at the input size (small); scaled up here
+    const neighbours = a.bp && a.near ? a.near.map((n) => neighbourOf(n.ylr, n.toFrame, n.fromFrame, a.bp!.to)) : [];
+    const { rgb, err } = finishPlanes(a.planes, a.ylr, a.colour, a.bp ? projectorFor(a.bp) : undefined, neighbours);
     const frame = cloneFrame(rgb);
     return { value: { planes: a.planes, rgb, frame, err }, transfer: transferable(rgb.data, frame.data, a.planes.y, a.planes.u, a.planes.v) };
+  },
+  /** The flow between two input frames the back-projection matches (input size). */
+  'upscale.flow'(a: { from: Float32Array; to: Float32Array; size: { width: number; height: number } }): TaskResult {
+    const f = inputFlow(a.from, a.to, a.size);
+    return { value: f, transfer: transferable(f.u, f.v) };
   },
   /** The temporal smoother's per-frame work that needs no other frame: luma and flow plane. */
   'temporal.prepare'(a: { frame: RgbFrame; flowMaxSide: number }): TaskResult {

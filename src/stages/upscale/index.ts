@@ -18,8 +18,8 @@ import { DEFAULT_COLOUR, type Colour } from '../../media/colour.js';
 import { cloneFrame } from '../../media/frame.js';
 import { addLuma, lumaFromPlanes, planesForEncode, planesToRgb, type YuvPlanes } from '../../media/planes.js';
 import { resampleStream } from '../../media/resample.js';
-import { addLumaToRgb, createBackProjector, finishPlanes, lumaOf, type BackProjectSpec, type Neighbour, type ResampleKernel } from './backproject.js';
-import { estimateFlow, upsampleFlow, type FlowField } from '../../flow/flow.js';
+import { addLumaToRgb, createBackProjector, finishPlanes, inputFlow, lumaOf, neighbourOf, type BackProjectSpec, type Neighbour, type ResampleKernel } from './backproject.js';
+import type { FlowField } from '../../flow/flow.js';
 import type { ModelEntry, TilingSpec } from '../../models/manifest.js';
 import { entriesFor, isEmbedded } from '../../models/manifest.js';
 import { installedModels, modelStatus, openModel, type OpenedModel } from '../../models/registry.js';
@@ -348,23 +348,36 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
         frame?: RgbFrame;
       }
       const window: Pending[] = [];
-      const flows = new Map<string, FlowField>();
-      const flowBetween = (a: Pending, b: Pending): FlowField => {
+      // flows between input frames (input size), each pair once; with workers, computed there
+      // as soon as both frames are in the window
+      const flows = new Map<string, FlowField | Promise<FlowField>>();
+      const pool = getPool();
+      const pooled = !!pool;
+      const flowBetween = (a: Pending, b: Pending, here = false): FlowField | Promise<FlowField> => {
         const key = `${a.item.index}:${b.item.index}`;
         let f = flows.get(key);
         if (!f) {
-          f = upsampleFlow(estimateFlow(a.ylr, b.ylr, { width: ctx.inputSize.width, height: ctx.inputSize.height }), target.width, target.height);
+          f = pooled && !here
+            ? pool!.call<FlowField>({ op: 'task', name: 'upscale.flow', args: { from: a.ylr, to: b.ylr, size: ctx.inputSize } })
+            : inputFlow(a.ylr, b.ylr, ctx.inputSize);
           flows.set(key, f);
         }
         return f;
       };
-      const pool = getPool();
-      const pooled = !!pool && radius === 0;
+      // on this thread (a model's RGB output, or no workers): flows computed here, never pooled
+      const flowHere = (a: Pending, b: Pending): FlowField => {
+        const f = flowBetween(a, b, true);
+        if (f instanceof Promise) throw new Error('upscale: a pooled flow was asked for on the main thread');
+        return f;
+      };
+      const neighbourHere = (n: Pending, p: Pending): Neighbour => neighbourOf(n.ylr, flowHere(n, p), flowHere(p, n), target);
       const finish = (k: number): FrameItem | Promise<FrameItem> => {
         const p = window[k];
         const { item } = p;
         const planes = item.planes!.planes;
-        if (!p.frame && radius === 0) {
+        const near: Pending[] = [];
+        if (bp) for (let j = Math.max(0, k - radius); j <= Math.min(window.length - 1, k + radius); j++) if (j !== k) near.push(window[j]);
+        if (!p.frame) {
           const done = (rgb: RgbFrame, frame: RgbFrame, err: number, out: YuvPlanes) => {
             residual += err;
             item.planes = { planes: out, rgb };
@@ -373,31 +386,36 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
             return item;
           };
           if (pooled) {
-            // in a worker, several frames at once (the planes go there and come back)
+            // in a worker, several frames at once (the planes go there and come back; with
+            // neighbour frames, their input lumas and input-size flows go too)
             const spec: BackProjectSpec | undefined = bp ? { from: ctx.inputSize, to: target, kernel, iterations, matrix: colour.matrix } : undefined;
-            return pool!
-              .call<{ planes: YuvPlanes; rgb: RgbFrame; frame: RgbFrame; err: number }>({ op: 'task', name: 'upscale.finish', args: { planes, ylr: p.ylr, colour, bp: spec } }, transferable(p.ylr))
+            const ylr = p.ylr;
+            // (both flows asked for now: the window may slide before they are done)
+            const pairs = near.map((n) => [n.ylr, flowBetween(n, p), flowBetween(p, n)] as const);
+            return Promise.all(pairs.map(async ([nylr, to, from]) => ({ ylr: nylr, toFrame: await to, fromFrame: await from })))
+              .then((nb) =>
+                // a frame's input luma is still needed by the frames after it when they match neighbours
+                pool!.call<{ planes: YuvPlanes; rgb: RgbFrame; frame: RgbFrame; err: number }>(
+                  { op: 'task', name: 'upscale.finish', args: { planes, ylr, colour, bp: spec, ...(nb.length ? { near: nb } : {}) } },
+                  radius === 0 ? transferable(ylr) : [],
+                ),
+              )
               .then((r) => done(r.rgb, r.frame, r.err, r.planes));
           }
-          const r = finishPlanes(planes, p.ylr, colour, bp);
+          const r = finishPlanes(planes, p.ylr, colour, bp, near.map((n) => neighbourHere(n, p)));
           return done(r.rgb, cloneFrame(r.rgb), r.err, planes);
         }
+        // a model's full RGB output (models you bring): corrected here
         if (bp) {
-          const neighbours: Neighbour[] = [];
-          for (let j = Math.max(0, k - radius); j <= Math.min(window.length - 1, k + radius); j++) {
-            if (j === k) continue;
-            neighbours.push({ ylr: window[j].ylr, toFrame: flowBetween(window[j], p), fromFrame: flowBetween(p, window[j]) });
-          }
-          const y0 = p.frame ? lumaOf(p.frame, colour.matrix) : lumaFromPlanes(planes, colour);
-          const { delta, err } = bp.lumaDelta(y0, p.ylr, neighbours);
-          if (p.frame) addLumaToRgb(p.frame, delta);
-          else addLuma(planes, delta, colour);
+          // (a model's output is not pooled: its flows were computed here)
+          const neighbours = near.map((n) => neighbourHere(n, p));
+          const { delta, err } = bp.lumaDelta(lumaOf(p.frame, colour.matrix), p.ylr, neighbours);
+          addLumaToRgb(p.frame, delta);
           residual += err;
         }
         // The RGB the planes stand for; the encoder writes the planes where no later stage changed it.
-        const rgb = planesToRgb(planes, colour);
-        item.planes = { planes, rgb };
-        item.frame = p.frame ?? cloneFrame(rgb);
+        item.planes = { planes, rgb: planesToRgb(planes, colour) };
+        item.frame = p.frame;
         rescaleFaces(item, sx, sy);
         return item;
       };
@@ -430,7 +448,13 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
               addLuma(planes, ym, colour);
             } else frame = m;
           }
-          window.push({ item, lr, ylr: lumaOf(lr, colour.matrix), frame });
+          const entry: Pending = { item, lr, ylr: lumaOf(lr, colour.matrix), frame };
+          window.push(entry);
+          // the flows to and from the frames before it, started now (on the pool: ahead of their use)
+          if (pooled && bp && !frame) for (let j = Math.max(0, window.length - 1 - radius); j < window.length - 1; j++) {
+            // (a failure surfaces where the flow is awaited, in the frame's finish)
+            for (const f of [flowBetween(window[j], entry), flowBetween(entry, window[j])]) if (f instanceof Promise) f.catch(() => undefined);
+          }
         });
         // the frame `radius` back now has all its neighbours
         const k = window.length - 1 - radius;
