@@ -13,7 +13,7 @@
 import type { RgbFrame } from '../../media/frame.js';
 import { LUMA_WEIGHTS, type Colour, type SwsMatrix } from '../../media/colour.js';
 import { addLuma, lumaFromPlanes, planesToRgb, type YuvPlanes } from '../../media/planes.js';
-import { estimateFlow, upsampleFlow, type FlowField } from '../../flow/flow.js';
+import { sampleBilinear, upsampleFlow, type FlowField } from '../../flow/flow.js';
 
 export type ResampleKernel = 'bicubic' | 'lanczos' | 'area' | 'bilinear';
 export const RESAMPLE_KERNELS: readonly ResampleKernel[] = ['bicubic', 'area', 'lanczos', 'bilinear'];
@@ -146,22 +146,12 @@ export interface Neighbour {
 /** Error scale of a neighbour's weight, grey levels: an error of this size counts e^-1. */
 export const NEIGHBOUR_ERROR_SCALE = 6;
 
-/** `p` sampled at each pixel + its flow (sampleBilinear's arithmetic, inlined: the same numbers). */
 function warpPlane(p: Float32Array, w: number, h: number, f: FlowField): Float32Array {
   const o = new Float32Array(w * h);
-  const { u, v } = f;
-  const wm = w - 1, hm = h - 1;
   for (let y = 0; y < h; y++)
     for (let x = 0; x < w; x++) {
       const i = y * w + x;
-      const sx = x + u[i], sy = y + v[i];
-      const cx = sx < 0 ? 0 : sx > wm ? wm : sx;
-      const cy = sy < 0 ? 0 : sy > hm ? hm : sy;
-      const x0 = Math.floor(cx), y0 = Math.floor(cy);
-      const x1 = x0 < wm ? x0 + 1 : x0, y1 = y0 < hm ? y0 + 1 : y0;
-      const ax = cx - x0, ay = cy - y0;
-      const r0 = y0 * w, r1 = y1 * w;
-      o[i] = (p[r0 + x0] * (1 - ax) + p[r0 + x1] * ax) * (1 - ay) + (p[r1 + x0] * (1 - ax) + p[r1 + x1] * ax) * ay;
+      o[i] = sampleBilinear(p, w, h, x + f.u[i], y + f.v[i]);
     }
   return o;
 }
@@ -259,11 +249,6 @@ export interface BackProjectSpec {
   kernel: ResampleKernel;
   iterations: number;
   matrix: SwsMatrix;
-}
-
-/** The optical flow from input luma `a` to input luma `b` (both at `lr`): for each pixel of `a`, where it is in `b`. */
-export function inputFlow(a: Float32Array, b: Float32Array, lr: { width: number; height: number }): FlowField {
-  return estimateFlow(a, b, { width: lr.width, height: lr.height });
 }
 
 /** A neighbour of a frame from its input luma and the input-size flows to and from the frame, scaled to the output size. */
