@@ -41,6 +41,21 @@ export interface FlowOptions {
   scale?: number;
 }
 
+/** One flow's inputs (what a worker needs to compute it): the two planes, their size, optionally their valid pixels. */
+export interface FlowJob {
+  prev: Float32Array;
+  next: Float32Array;
+  width: number;
+  height: number;
+  validPrev?: Uint8Array;
+  validNext?: Uint8Array;
+}
+
+/** The flow of a FlowJob (estimateFlow; the same in any thread). */
+export function flowOfJob(j: FlowJob): FlowField {
+  return estimateFlow(j.prev, j.next, { width: j.width, height: j.height, validPrev: j.validPrev, validNext: j.validNext });
+}
+
 /** Estimate the flow from `prev` to `next` (luma planes, 0..255, width*height each). */
 export function estimateFlow(prev: Float32Array, next: Float32Array, opts: FlowOptions): FlowField {
   const { width, height } = opts;

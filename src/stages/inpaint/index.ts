@@ -31,7 +31,7 @@ import { harmonicFill } from './harmonic.js';
 import { dilateMask, openMaskSource, type MaskSource } from './mask.js';
 import { openModelInpainter, type ModelInpainter } from './models.js';
 import { spatialFill } from './patchmatch.js';
-import { FlowCache, prepareWindowFrame, temporalFill, type FlowJob, type WindowFrame } from './propagate.js';
+import { FlowCache, prepareWindowFrame, temporalFill, type WindowFlowJob, type WindowFrame } from './propagate.js';
 import type { FlowField } from '../../flow/flow.js';
 import { getPool, transferable } from '../../workers/pool.js';
 
@@ -127,7 +127,7 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
   const cache = new FlowCache(undefined);
   // with workers, the fill's flows are computed there, ahead of the fill that needs them
   const pool = choice.backend === 'builtin' ? getPool() : undefined;
-  const flowInPool = (job: FlowJob) => pool!.call<FlowField>({ op: 'task', name: 'inpaint.flow', args: job }, transferable(job.prev, job.next, job.validPrev, job.validNext));
+  const flowInPool = (job: WindowFlowJob) => pool!.call<FlowField>({ op: 'task', name: 'flow', args: job }, transferable(job.prev, job.next, job.validPrev, job.validNext));
   /** Prefetch both flows between each pair of consecutive frames (by index) of `wfs`. */
   const prefetchFlows = (wfs: WindowFrame[]) => {
     const sorted = [...wfs].sort((x, y) => x.index - y.index);

@@ -11,7 +11,7 @@
  * harmonic fill), which then sees the temporally filled pixels as known.
  */
 import { createMask, cloneFrame, lumaBt601, type Mask, type RgbFrame } from '../../media/frame.js';
-import { estimateFlow, resizePlane, resizeValid, sampleBilinear, type FlowField } from '../../flow/flow.js';
+import { estimateFlow, flowOfJob, resizePlane, resizeValid, sampleBilinear, type FlowField, type FlowJob } from '../../flow/flow.js';
 import { harmonicFill, clamp255 } from './harmonic.js';
 import { dilateMask } from './mask.js';
 import { spatialFill, type SpatialOptions } from './patchmatch.js';
@@ -97,20 +97,8 @@ export class ScaledFlow {
   }
 }
 
-/** A flow's inputs at the size it is estimated at (what a worker needs to compute it). */
-export interface FlowJob {
-  prev: Float32Array;
-  next: Float32Array;
-  validPrev: Uint8Array;
-  validNext: Uint8Array;
-  width: number;
-  height: number;
-}
-
-/** The flow of a FlowJob (estimateFlow; the same in any thread). */
-export function flowOfJob(j: FlowJob): FlowField {
-  return estimateFlow(j.prev, j.next, { width: j.width, height: j.height, validPrev: j.validPrev, validNext: j.validNext });
-}
+/** A window flow's inputs at the size it is estimated at: both validity planes are known. */
+export type WindowFlowJob = Required<FlowJob>;
 
 /**
  * Flows between frames of the window, computed once each and dropped when they leave it. With
@@ -135,18 +123,18 @@ export class FlowCache {
     }
     return r;
   }
-  private job(a: WindowFrame, b: WindowFrame): FlowJob {
+  private job(a: WindowFrame, b: WindowFrame): WindowFlowJob {
     const { width, height } = a.frame;
     const s = this.scale ?? (Math.max(width, height) > 200 ? 200 / Math.max(width, height) : 1);
     const ra = this.reduced(a, s), rb = this.reduced(b, s);
     return { prev: ra.luma, next: rb.luma, validPrev: ra.valid, validNext: rb.valid, width: ra.w, height: ra.h };
   }
   /** Start computing the flow a -> b with `compute` (given copies it may keep), unless it is known or under way. */
-  prefetch(a: WindowFrame, b: WindowFrame, compute: (job: FlowJob) => Promise<FlowField>): void {
+  prefetch(a: WindowFrame, b: WindowFrame, compute: (job: WindowFlowJob) => Promise<FlowField>): void {
     const key = `${a.index}>${b.index}`;
     if (this.flows.has(key) || this.pending.has(key)) return;
     const j = this.job(a, b);
-    const copy: FlowJob = { ...j, prev: j.prev.slice(), next: j.next.slice(), validPrev: j.validPrev.slice(), validNext: j.validNext.slice() };
+    const copy: WindowFlowJob = { ...j, prev: j.prev.slice(), next: j.next.slice(), validPrev: j.validPrev.slice(), validNext: j.validNext.slice() };
     const p = compute(copy).then(
       (field) => {
         if (!this.flows.has(key)) {

@@ -12,11 +12,10 @@ import { flowPair, type FlowPlane } from '../../metrics/flicker.js';
 import { peerFlows } from './peer.js';
 import { transferable } from '../../workers/pool.js';
 import { cloneFrame } from '../../media/frame.js';
-import { flowOfJob, type FlowJob } from '../inpaint/propagate.js';
-import type { FlowField } from '../../flow/flow.js';
+import { flowOfJob, type FlowField, type FlowJob } from '../../flow/flow.js';
 import type { Colour } from '../../media/colour.js';
 import type { YuvPlanes } from '../../media/planes.js';
-import { createBackProjector, finishPlanes, inputFlow, neighbourOf, type BackProjector, type BackProjectSpec } from '../upscale/backproject.js';
+import { createBackProjector, finishPlanes, neighbourOf, type BackProjector, type BackProjectSpec } from '../upscale/backproject.js';
 
 export interface TaskResult {
   value: unknown;
@@ -75,8 +74,8 @@ export const tasks: Record<string, (args: any) => TaskResult | Promise<TaskResul
     const timings = combineTimings(analyzer.timings, t0, -1);
     return { value: { faces, timings, provider: analyzer.provider }, transfer: transferable(...faces.map((f) => f.mesh)) };
   },
-  /** One flow of the inpaint fill's window. */
-  'inpaint.flow'(j: FlowJob): TaskResult {
+  /** One optical flow (the inpaint fill's window, the back-projection's neighbours). */
+  flow(j: FlowJob): TaskResult {
     const f = flowOfJob(j);
     return { value: f, transfer: transferable(f.u, f.v) };
   },
@@ -87,11 +86,6 @@ export const tasks: Record<string, (args: any) => TaskResult | Promise<TaskResul
     const { rgb, err } = finishPlanes(a.planes, a.ylr, a.colour, a.bp ? projectorFor(a.bp) : undefined, neighbours);
     const frame = cloneFrame(rgb);
     return { value: { planes: a.planes, rgb, frame, err }, transfer: transferable(rgb.data, frame.data, a.planes.y, a.planes.u, a.planes.v) };
-  },
-  /** The flow between two input frames the back-projection matches (input size). */
-  'upscale.flow'(a: { from: Float32Array; to: Float32Array; size: { width: number; height: number } }): TaskResult {
-    const f = inputFlow(a.from, a.to, a.size);
-    return { value: f, transfer: transferable(f.u, f.v) };
   },
   /** The temporal smoother's per-frame work that needs no other frame: luma and flow plane. */
   'temporal.prepare'(a: { frame: RgbFrame; flowMaxSide: number }): TaskResult {

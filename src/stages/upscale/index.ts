@@ -18,8 +18,8 @@ import { DEFAULT_COLOUR, type Colour } from '../../media/colour.js';
 import { cloneFrame } from '../../media/frame.js';
 import { addLuma, lumaFromPlanes, planesForEncode, planesToRgb, type YuvPlanes } from '../../media/planes.js';
 import { resampleStream } from '../../media/resample.js';
-import { addLumaToRgb, createBackProjector, finishPlanes, inputFlow, lumaOf, neighbourOf, type BackProjectSpec, type Neighbour, type ResampleKernel } from './backproject.js';
-import type { FlowField } from '../../flow/flow.js';
+import { addLumaToRgb, createBackProjector, finishPlanes, lumaOf, neighbourOf, type BackProjectSpec, type Neighbour, type ResampleKernel } from './backproject.js';
+import { flowOfJob, type FlowField } from '../../flow/flow.js';
 import type { ModelEntry, TilingSpec } from '../../models/manifest.js';
 import { entriesFor, isEmbedded } from '../../models/manifest.js';
 import { installedModels, modelStatus, openModel, type OpenedModel } from '../../models/registry.js';
@@ -355,20 +355,21 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
       const flows = new Map<string, FlowField | Promise<FlowField>>();
       const pool = getPool();
       const pooled = !!pool;
-      const flowBetween = (a: Pending, b: Pending, here = false): FlowField | Promise<FlowField> => {
+      // a model's full RGB output is corrected on this thread, and so are its flows
+      const flowsOnPool = pooled && !(up && !lumaOnly);
+      const flowBetween = (a: Pending, b: Pending): FlowField | Promise<FlowField> => {
         const key = `${a.item.index}:${b.item.index}`;
         let f = flows.get(key);
         if (!f) {
-          f = pooled && !here
-            ? pool!.call<FlowField>({ op: 'task', name: 'upscale.flow', args: { from: a.ylr, to: b.ylr, size: ctx.inputSize } })
-            : inputFlow(a.ylr, b.ylr, ctx.inputSize);
+          const job = { prev: a.ylr, next: b.ylr, width: ctx.inputSize.width, height: ctx.inputSize.height };
+          f = flowsOnPool ? pool!.call<FlowField>({ op: 'task', name: 'flow', args: job }) : flowOfJob(job);
           flows.set(key, f);
         }
         return f;
       };
-      // on this thread (a model's RGB output, or no workers): flows computed here, never pooled
+      // on this thread (a model's RGB output, or no workers)
       const flowHere = (a: Pending, b: Pending): FlowField => {
-        const f = flowBetween(a, b, true);
+        const f = flowBetween(a, b);
         if (f instanceof Promise) throw new Error('upscale: a pooled flow was asked for on the main thread');
         return f;
       };
@@ -453,7 +454,7 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
           const entry: Pending = { item, lr, ylr: lumaOf(lr, colour.matrix), frame };
           window.push(entry);
           // the flows to and from the frames before it, started now (on the pool: ahead of their use)
-          if (pooled && bp && !frame) for (let j = Math.max(0, window.length - 1 - radius); j < window.length - 1; j++) {
+          if (flowsOnPool && bp) for (let j = Math.max(0, window.length - 1 - radius); j < window.length - 1; j++) {
             // (a failure surfaces where the flow is awaited, in the frame's finish)
             for (const f of [flowBetween(window[j], entry), flowBetween(entry, window[j])]) if (f instanceof Promise) f.catch(() => undefined);
           }
