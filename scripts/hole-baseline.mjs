@@ -14,22 +14,19 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { holeMap, holeSplitScores, regionScores } from '../dist/eval/regions.js';
 import { referenceFaceRegions } from '../dist/eval/holes.js';
 import { FaceAnalyzer } from '../dist/faces/analyzer.js';
 import { probeVideo } from '../dist/media/probe.js';
 
-const arg = (k) => {
-  const i = process.argv.indexOf(k);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
-const old = arg('--old');
-const work = arg('--work');
+const { values: args } = parseArgs({ options: { old: { type: 'string' }, work: { type: 'string' }, case: { type: 'string', default: 'x4-boxes' }, md: { type: 'string' } } });
+const { old, work } = args;
 if (!old || !work) {
   process.stderr.write('usage: node scripts/hole-baseline.mjs --old BUILT_CHECKOUT --work EVAL_WORK_DIR [--case x4-boxes] [--md FILE]\n');
   process.exit(2);
 }
-const caseName = arg('--case') ?? 'x4-boxes';
+const caseName = args.case;
 const oldCli = path.join(old, 'dist', 'cli', 'main.js');
 if (!existsSync(oldCli)) {
   process.stderr.write(`hole-baseline: ${oldCli} is not there: build the old checkout first (npx tsc -p tsconfig.json)\n`);
@@ -81,6 +78,6 @@ for (const r of rows) {
   lines.push(`| ${r.clip} | ${r.method} | ${f2(r.holeY)} | ${r === b ? '' : d(r.holeY, b?.holeY)} | ${f2(r.faceY)} | ${r === b ? '' : d(r.faceY, b?.faceY)} | ${f2(r.backgroundY)} | ${f2(r.outsideY)} | ${f3(r.holeFlicker)} |`);
 }
 const md = lines.join('\n') + '\n';
-const out = arg('--md');
+const out = args.md;
 if (out) writeFileSync(out, md);
 process.stdout.write(md);
