@@ -23,6 +23,8 @@
  *     brightness/colour flicker and is blended fully; its fine part (D minus the coarse part)
  *     carries both noise flicker and the blur of the bilinear warp, and is blended at
  *     `detail`. out = x + a (Dcoarse + detail (D - Dcoarse)), a = strength R c valid.
+ *     Inside the mask's holes, `holeStrength` and `holeThreshold` replace strength and threshold:
+ *     what is there is the fill's, and a fill that changes from frame to frame is flicker.
  * Because W is the previous output, this is a motion-compensated recursive (exponential)
  * filter: the steady-state noise reduction at weight a is sqrt((1-a)/(1+a)).
  *
@@ -60,6 +62,15 @@ export interface TemporalOptions {
   faceExtent?: number;
   /** Frames whose share of flow-consistent pixels is below this are treated as cuts (default 0.25). */
   minValidShare?: number;
+  /**
+   * Inside the holes of the mask: the largest blend weight (default 0.95) and the residual scale
+   * (default 90). A hole's content is the fill's: a large residual there is the fill changing
+   * from frame to frame, not the scene. Measured on the x4-boxes cases of the three dev and three
+   * held-out clips against 0.8 and 30: flicker inside the holes 2-10 % lower, Y-PSNR inside
+   * them 0.00 to +0.17 dB.
+   */
+  holeStrength?: number;
+  holeThreshold?: number;
 }
 
 interface Resolved {
@@ -69,6 +80,8 @@ interface Resolved {
   flowMaxSide: number;
   faceExtent: number;
   minValidShare: number;
+  holeStrength: number;
+  holeThreshold: number;
 }
 
 function resolve(o: TemporalOptions = {}): Resolved {
@@ -80,6 +93,8 @@ function resolve(o: TemporalOptions = {}): Resolved {
     flowMaxSide: Math.max(32, o.flowMaxSide ?? FLICKER_FLOW_MAX_SIDE),
     faceExtent: Math.max(0.5, o.faceExtent ?? 2.2),
     minValidShare: clamp01(o.minValidShare ?? 0.25),
+    holeStrength: clamp01(o.holeStrength ?? 0.95),
+    holeThreshold: Math.max(1, o.holeThreshold ?? 90),
   };
 }
 
@@ -368,10 +383,11 @@ export class TemporalSmoother {
     const rm = boxMean(res, rw, rh, 2), vm = boxMean(vf, rw, rh, 2);
     const conf = new Float32Array(rn);
     const t2 = this.o.threshold * this.o.threshold;
+    const th2 = this.o.holeThreshold * this.o.holeThreshold;
     for (let j = 0; j < rn; j++) {
       if (!vf[j]) continue;
       const r = rm[j] / Math.max(vm[j], 1e-3);
-      conf[j] = Math.exp(-(r * r) / t2) * vm[j];
+      conf[j] = Math.exp(-(r * r) / (mask && inHole(bx0 + (j % rw), by0 + Math.floor(j / rw)) ? th2 : t2)) * vm[j];
     }
     // Coarse part of the difference: box average of conf * D over the box average of conf.
     const cm = boxMean(conf, rw, rh, lpR);
@@ -383,13 +399,13 @@ export class TemporalSmoother {
     }
     const Dc = D.map((d) => boxMean(d, rw, rh, lpR));
     const data = new Uint8Array(src);
-    const { strength, detail } = this.o;
+    const { strength, detail, holeStrength } = this.o;
     let smoothed = 0;
     for (let y = 0; y < rh; y++) {
       for (let x = 0; x < rw; x++) {
         const j = y * rw + x;
         const fi = (by0 + y) * w + bx0 + x;
-        const a = strength * R[fi] * conf[j];
+        const a = (mask && inHole(bx0 + x, by0 + y) ? holeStrength : strength) * R[fi] * conf[j];
         if (a <= 0) continue;
         const k = 1 / Math.max(cm[j], 1e-3);
         const i = fi * 3;
