@@ -65,6 +65,37 @@ function jitter(f: RgbFrame, five: Five, seed: number): RgbFrame {
   return { width: w, height: h, data };
 }
 
+/** The first `m` frames of the pan-x4 case's hole mask (input size, 96x96). */
+async function panMasks(m: number): Promise<Mask[]> {
+  const masks: Mask[] = [];
+  const file = path.join(fixturesDir, 'videos', 'cases', 'pan-x4', 'mask.mp4');
+  for await (const f of decodeFrames(await probeVideo(file), { maxFrames: m })) {
+    const data = new Uint8Array(f.width * f.height);
+    for (let i = 0; i < data.length; i++) data[i] = f.data[i * 3 + 1] >= 128 ? 255 : 0;
+    masks.push({ width: f.width, height: f.height, data });
+  }
+  return masks;
+}
+
+/**
+ * What a per-frame inpainter leaves: the holes (mask x4) of 384x384 frames filled with the
+ * right content plus a different error in every frame (offset +-`offset`, noise sigma `sigma`).
+ */
+function fillHoles(frames: RgbFrame[], masks: Mask[], seed: number, offset: number, sigma: number): RgbFrame[] {
+  return frames.map((f, t) => {
+    const r = rng(seed + t);
+    const off = (r() * 2 - 1) * offset;
+    const data = new Uint8Array(f.data);
+    for (let y = 0; y < 384; y++)
+      for (let x = 0; x < 384; x++) {
+        if (masks[t].data[(y >> 2) * 96 + (x >> 2)] < 128) continue;
+        const n = gauss(r) * sigma;
+        for (let c = 0; c < 3; c++) data[(y * 384 + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(f.data[(y * 384 + x) * 3 + c] + off + n)));
+      }
+    return { width: 384, height: 384, data };
+  });
+}
+
 const options = (temporal?: string): RestoreOptions => ({
   input: 'in.mp4', out: 'out.mp4', reportDir: 'r', crf: 18, preset: 'medium', device: 'cpu',
   backends: temporal ? { temporal } : {}, concurrency: 1, thumbnails: 0, json: false, quiet: true, progress: false,
@@ -219,27 +250,9 @@ describe('temporal stage (flow backend)', () => {
 
   it('smooths filled holes given by a mask at the input size (pan-x4 case mask), bit-identical elsewhere', async () => {
     const M = 12;
-    const caseDir = path.join(fixturesDir, 'videos', 'cases', 'pan-x4');
-    const masks: Mask[] = [];
-    for await (const f of decodeFrames(await probeVideo(path.join(caseDir, 'mask.mp4')), { maxFrames: M })) {
-      const data = new Uint8Array(f.width * f.height);
-      for (let i = 0; i < data.length; i++) data[i] = f.data[i * 3 + 1] >= 128 ? 255 : 0;
-      masks.push({ width: f.width, height: f.height, data });
-    }
-    // What a per-frame inpainter leaves: the holes filled with the right content plus a
-    // different error in every frame (offset +-10 and noise sigma 3), here on the clean frames.
-    const filled = clean.slice(0, M).map((f, t) => {
-      const r = rng(500 + t);
-      const off = (r() * 2 - 1) * 10;
-      const data = new Uint8Array(f.data);
-      for (let y = 0; y < 384; y++)
-        for (let x = 0; x < 384; x++) {
-          if (masks[t].data[(y >> 2) * 96 + (x >> 2)] < 128) continue;
-          const n = gauss(r) * 3;
-          for (let c = 0; c < 3; c++) data[(y * 384 + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(f.data[(y * 384 + x) * 3 + c] + off + n)));
-        }
-      return { width: 384, height: 384, data };
-    });
+    const masks = await panMasks(M);
+    // a per-frame fill error of offset +-10 and noise sigma 3 on the clean frames
+    const filled = fillHoles(clean.slice(0, M), masks, 500, 10, 3);
     const stage = await createTemporalStage(options('flow'));
     const out = await runStage(stage, filled.map((f, t) => item(t, f, undefined, masks[t])));
     const accIn = new FlickerAccumulator(), accOut = new FlickerAccumulator(), accClean = new FlickerAccumulator();
@@ -272,26 +285,9 @@ describe('temporal stage (flow backend)', () => {
 
   it('inside holes a fill that changes from frame to frame is blended harder than the rest (holeStrength 0.95, holeThreshold 90 vs 0.8 and 30)', async () => {
     const M = 12;
-    const caseDir = path.join(fixturesDir, 'videos', 'cases', 'pan-x4');
-    const masks: Mask[] = [];
-    for await (const f of decodeFrames(await probeVideo(path.join(caseDir, 'mask.mp4')), { maxFrames: M })) {
-      const data = new Uint8Array(f.width * f.height);
-      for (let i = 0; i < data.length; i++) data[i] = f.data[i * 3 + 1] >= 128 ? 255 : 0;
-      masks.push({ width: f.width, height: f.height, data });
-    }
+    const masks = await panMasks(M);
     // A fill whose error is larger than the body's residual scale (30): offset +-35, noise sigma 6.
-    const filled = clean.slice(0, M).map((f, t) => {
-      const r = rng(900 + t);
-      const off = (r() * 2 - 1) * 35;
-      const data = new Uint8Array(f.data);
-      for (let y = 0; y < 384; y++)
-        for (let x = 0; x < 384; x++) {
-          if (masks[t].data[(y >> 2) * 96 + (x >> 2)] < 128) continue;
-          const n = gauss(r) * 6;
-          for (let c = 0; c < 3; c++) data[(y * 384 + x) * 3 + c] = Math.max(0, Math.min(255, Math.round(f.data[(y * 384 + x) * 3 + c] + off + n)));
-        }
-      return { width: 384, height: 384, data };
-    });
+    const filled = fillHoles(clean.slice(0, M), masks, 900, 35, 6);
     const run = async (temporal?: TemporalOptions) => {
       const stage = await createTemporalStage(options('flow'), { temporal });
       const out = await runStage(stage, filled.map((f, t) => item(t, f, undefined, masks[t])));
