@@ -361,9 +361,16 @@ export class TemporalSmoother {
     const editDomain = !!(base && prev.base);
     const Wb = editDomain ? new Float32Array(rn * 3) : undefined;
     const bb = base?.data, pb = prev.base?.data;
-    const sx = mask ? mask.width / w : 1, sy = mask ? mask.height / h : 1;
-    const inHole = (fx: number, fy: number) =>
-      !!mask && mask.data[Math.min(mask.height - 1, Math.floor((fy + 0.5) * sy)) * mask.width + Math.min(mask.width - 1, Math.floor((fx + 0.5) * sx))] >= 128;
+    // The box's pixels inside a hole of the mask (nearest mask pixel), or none without a mask.
+    const hole = new Uint8Array(mask ? rn : 0);
+    if (mask) {
+      const sx = mask.width / w, sy = mask.height / h;
+      for (let y = 0; y < rh; y++) {
+        const row = Math.min(mask.height - 1, Math.floor((by0 + y + 0.5) * sy)) * mask.width;
+        for (let x = 0; x < rw; x++) hole[y * rw + x] = mask.data[row + Math.min(mask.width - 1, Math.floor((bx0 + x + 0.5) * sx))] >= 128 ? 1 : 0;
+      }
+    }
+    const inHole = (j: number) => hole.length > 0 && hole[j] === 1;
     for (let y = 0; y < rh; y++) {
       for (let x = 0; x < rw; x++) {
         const fx = bx0 + x, fy = by0 + y;
@@ -372,7 +379,7 @@ export class TemporalSmoother {
         vf[j] = 1;
         const px = fx + back.u[i], py = fy + back.v[i];
         warpCubic(pv, w, h, px, py, W, j * 3);
-        if (Wb && !inHole(fx, fy)) {
+        if (Wb && !inHole(j)) {
           warpCubic(pb!, w, h, px, py, Wb, j * 3);
           for (let c = 0; c < 3; c++) W[j * 3 + c] -= Wb[j * 3 + c] - bb![i * 3 + c];
         }
@@ -387,7 +394,7 @@ export class TemporalSmoother {
     for (let j = 0; j < rn; j++) {
       if (!vf[j]) continue;
       const r = rm[j] / Math.max(vm[j], 1e-3);
-      conf[j] = Math.exp(-(r * r) / (mask && inHole(bx0 + (j % rw), by0 + Math.floor(j / rw)) ? th2 : t2)) * vm[j];
+      conf[j] = Math.exp(-(r * r) / (inHole(j) ? th2 : t2)) * vm[j];
     }
     // Coarse part of the difference: box average of conf * D over the box average of conf.
     const cm = boxMean(conf, rw, rh, lpR);
@@ -405,7 +412,7 @@ export class TemporalSmoother {
       for (let x = 0; x < rw; x++) {
         const j = y * rw + x;
         const fi = (by0 + y) * w + bx0 + x;
-        const a = (mask && inHole(bx0 + x, by0 + y) ? holeStrength : strength) * R[fi] * conf[j];
+        const a = (inHole(j) ? holeStrength : strength) * R[fi] * conf[j];
         if (a <= 0) continue;
         const k = 1 / Math.max(cm[j], 1e-3);
         const i = fi * 3;
