@@ -96,6 +96,20 @@ describe('worker pool', () => {
   });
 });
 
+/** The two videos decode to the same `frames` frames, byte for byte. */
+async function expectSameFrames(fileA: string, fileB: string, frames: number): Promise<void> {
+  const [a, b] = await Promise.all([probeVideo(fileA), probeVideo(fileB)]);
+  const ib = decodeFrames(b, {})[Symbol.asyncIterator]();
+  let n = 0;
+  for await (const fa of decodeFrames(a, {})) {
+    const fb = await ib.next();
+    expect(fb.done).toBe(false);
+    expect(Buffer.compare(Buffer.from(fa.data), Buffer.from(fb.value!.data))).toBe(0);
+    n++;
+  }
+  expect(n).toBe(frames);
+}
+
 describe('--workers 0 and the default give the same output', () => {
   const C = (f: string) => fixture('videos', 'cases', 'pan-swap-x4', f);
   const run = (workers: number): Promise<RunResult> =>
@@ -125,16 +139,7 @@ describe('--workers 0 and the default give the same output', () => {
     const ran = (r: RunResult) => r.report.stages.filter((s) => s.ran).map((s) => s.name);
     expect(ran(pooled)).toEqual(ran(serial));
     expect(ran(serial)).toEqual(expect.arrayContaining(['inpaint', 'upscale', 'faces', 'swap', 'temporal']));
-    const [a, b] = await Promise.all([probeVideo(serial.out), probeVideo(pooled.out)]);
-    const ib = decodeFrames(b, {})[Symbol.asyncIterator]();
-    let n = 0;
-    for await (const fa of decodeFrames(a, {})) {
-      const fb = await ib.next();
-      expect(fb.done).toBe(false);
-      expect(Buffer.compare(Buffer.from(fa.data), Buffer.from(fb.value!.data))).toBe(0);
-      n++;
-    }
-    expect(n).toBe(8);
+    await expectSameFrames(serial.out, pooled.out, 8);
     expect(pooled.report.metrics?.perFrame).toEqual(serial.report.metrics?.perFrame);
     // model stages report their raw session.run time; the pooled run's stage times are CPU, not waits
     const by = Object.fromEntries(pooled.report.stages.map((s) => [s.name, s]));
@@ -170,14 +175,6 @@ describe('--workers 0 and the default give the same output', () => {
     expect((up(pooled).details as { backprojection: { neighbourFrames: number } }).backprojection.neighbourFrames).toBe(1);
     // the neighbour work ran in the workers, not on the main thread
     expect(up(pooled).timing?.workerMs).toBeGreaterThan(up(pooled).timing!.mainMs);
-    const [a, b] = await Promise.all([probeVideo(serial.out), probeVideo(pooled.out)]);
-    const ib = decodeFrames(b, {})[Symbol.asyncIterator]();
-    let n = 0;
-    for await (const fa of decodeFrames(a, {})) {
-      const fb = await ib.next();
-      expect(Buffer.compare(Buffer.from(fa.data), Buffer.from(fb.value!.data))).toBe(0);
-      n++;
-    }
-    expect(n).toBe(6);
+    await expectSameFrames(serial.out, pooled.out, 6);
   });
 });

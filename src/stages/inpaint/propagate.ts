@@ -11,7 +11,7 @@
  * harmonic fill), which then sees the temporally filled pixels as known.
  */
 import { createMask, cloneFrame, lumaBt601, type Mask, type RgbFrame } from '../../media/frame.js';
-import { estimateFlow, flowOfJob, resizePlane, resizeValid, sampleBilinear, type FlowField, type FlowJob } from '../../flow/flow.js';
+import { flowOfJob, resizePlane, resizeValid, sampleBilinear, type FlowField, type FlowJob } from '../../flow/flow.js';
 import { harmonicFill, clamp255 } from './harmonic.js';
 import { dilateMask } from './mask.js';
 import { spatialFill, type SpatialOptions } from './patchmatch.js';
