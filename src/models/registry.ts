@@ -173,10 +173,15 @@ export function howToAdd(entry: ModelEntry): string {
   return pull ? `${pull}, or ${add}` : `${add} (${entry.source.kind === 'user' ? entry.source.how : 'no published ONNX'})`;
 }
 
-/** Models usable now: files present, plus embedded ones that can be converted. */
-export async function installedModels(task?: ModelTask): Promise<{ entry: ModelEntry; path: string; embedded: boolean }[]> {
+/**
+ * Models usable now: files present, plus embedded ones that can be converted. With
+ * `embedded: false` only the user-supplied ones are looked at (an embedded model's path needs
+ * the hash of its npm source, tens of MB for the RRDN weights: about 0.2 s at start-up).
+ */
+export async function installedModels(task?: ModelTask, opts: { embedded?: boolean } = {}): Promise<{ entry: ModelEntry; path: string; embedded: boolean }[]> {
   return loadManifest()
     .filter((e) => !task || e.task === task)
+    .filter((e) => opts.embedded !== false || !isEmbedded(e))
     .map(modelStatus)
     .filter((s) => s.state === 'installed' || s.state === 'embedded')
     .map((s) => ({ entry: s.entry, path: s.path, embedded: isEmbedded(s.entry) }));

@@ -140,7 +140,8 @@ export async function chooseUpscaleBackend(requested: string, factor: number): P
     return { backend: requested, entry, reason: `${requested} requested` };
   }
   // auto: a user-supplied model when installed, then the embedded RDN, then Lanczos
-  const installed = await installedModels('upscale');
+  // the embedded models only matter to --quality best (their status costs a hash of their weights)
+  const installed = await installedModels('upscale', { embedded: requested === 'auto-best' });
   const user = installed.filter((m) => !m.embedded).map((m) => m.entry);
   for (const fam of ['swinir', 'swin2sr', 'realesrgan']) {
     const entry = pickScale(user.filter((e) => candidates(fam).includes(e)), factor);
