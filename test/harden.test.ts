@@ -243,6 +243,23 @@ describe('one result or none', () => {
     expect(readdirSync(dir)).toEqual(['report.html']);
   });
 
+  it('face models that cannot be prepared while the first frames decode: exit 3, their one line, nothing written', () => {
+    // the face analyzer loads in the background (stages open at once); its failure must stop the
+    // run with its own error, not as "interrupted" or an unhandled rejection
+    const dir = path.join(tmp.dir, 'no-models-dir');
+    mkdirSync(dir);
+    const blocker = path.join(tmp.dir, 'models-is-a-file');
+    writeFileSync(blocker, 'not a folder');
+    const out = path.join(dir, 'out.mp4');
+    const r = restore([CASE('input.mp4'), '--mask', CASE('mask.mp4'), '--scale', '4', '--out', out, '--report-dir', path.join(dir, 'rep'), '--max-frames', '12'], 120_000, {
+      RESTORE_MODELS_DIR: path.join(blocker, 'models'),
+    });
+    expect(r.code, r.stderr).toBe(3);
+    expect(oneErrorLine(r.stderr)).toMatch(/cannot write the converted model .*ENOTDIR/);
+    expect(r.stderr).not.toMatch(/interrupted|Unhandled|at .*\.js:\d+/);
+    expect(tree(dir)).toEqual([]);
+  });
+
   it('disk full says no space left (ENOSPC); a read-only mount says so (EROFS)', () => {
     expect(ffmpegWriteCause('[mp4 @ 0x1] av_interleaved_write_frame(): No space left on device\nConversion failed!')).toBe('no space left on device (ENOSPC)');
     expect(ffmpegWriteCause('x: Read-only file system')).toBe('read-only file system (EROFS)');

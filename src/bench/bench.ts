@@ -78,6 +78,7 @@ async function workersBench(tmp: string, log: (m: string) => void): Promise<Reco
       workers: rep.timing.workers,
       fps: rep.timing.fps,
       cpuPercent: rep.timing.cpuPercent,
+      cpuPercentWithFfmpeg: rep.timing.cpuPercentWithFfmpeg ?? null,
       peakRssMb: rep.timing.peakRssMb,
       loadAvgBefore: before,
       stagesCpuMsPerFrame: Object.fromEntries(rep.stages.filter((x) => x.ran).map((x) => [x.name, x.msPerFrame])),
@@ -105,6 +106,8 @@ async function workersBench(tmp: string, log: (m: string) => void): Promise<Reco
       ratioPerPair: serial.map((g, i) => round(pooled[i].fps / g.fps, 3)),
       cpuPercentWorkers0: serial.map((g) => g.cpuPercent),
       cpuPercentDefault: pooled.map((g) => g.cpuPercent),
+      cpuPercentWithFfmpegWorkers0: serial.map((g) => g.cpuPercentWithFfmpeg),
+      cpuPercentWithFfmpegDefault: pooled.map((g) => g.cpuPercentWithFfmpeg),
       runs: got,
     };
   }

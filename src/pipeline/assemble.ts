@@ -62,6 +62,8 @@ export interface RunFacts {
   wallMs: number;
   wallPipelineMs: number;
   cpuPipeline: NodeJS.CpuUsage;
+  /** CPU time of the run's ffprobe/ffmpeg children up to the encoded output (Linux only). */
+  childCpuMs?: number;
   workers: number;
   metrics?: RunReport['metrics'];
   metricsSkipped?: string;
@@ -109,6 +111,9 @@ export function assembleReport(f: RunFacts): RunReport {
       workers: f.workers,
       // process CPU time (all threads) over wall time, up to the encoded output (before metrics)
       cpuPercent: Math.round(((f.cpuPipeline.user + f.cpuPipeline.system) / 1000 / f.wallPipelineMs) * 100),
+      // the same with the ffmpeg decoders and encoders the run started (the encoder's last
+      // frames are encoded after the pipeline's own work ends)
+      ...(f.childCpuMs !== undefined ? { cpuPercentWithFfmpeg: Math.round(((f.cpuPipeline.user + f.cpuPipeline.system) / 1000 + f.childCpuMs) / f.wallPipelineMs * 100) } : {}),
     },
     ...(f.metrics ? { metrics: f.metrics } : {}),
     ...(f.metricsSkipped ? { metricsSkipped: f.metricsSkipped } : {}),

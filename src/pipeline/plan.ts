@@ -37,13 +37,21 @@ export async function planStages(opts: RestoreOptions, video: PlanVideo, only?: 
   return planned;
 }
 
-/** One face analyzer and one descriptor per run, made on first use. */
-export function createServices(device: DeviceRequest, log: Logger): StageServices {
+/**
+ * One face analyzer and one descriptor per run, made on first use. Stages may leave them
+ * loading while the first frames are decoded (awaiting them where they need them); a failure
+ * goes to `onFailure` at once (the run stops with that error instead of at the first use).
+ */
+export function createServices(device: DeviceRequest, log: Logger, onFailure?: (e: unknown) => void): StageServices {
   let analyzer: Promise<FaceAnalyzer> | undefined;
   let descriptor: Promise<FaceDescriptor> | undefined;
+  const watched = <T>(p: Promise<T>): Promise<T> => {
+    p.catch((e) => onFailure?.(e));
+    return p;
+  };
   return {
-    analyzer: () => (analyzer ??= FaceAnalyzer.create({ device, log: (m) => log.debug(m) })),
-    descriptor: () => (descriptor ??= createDescriptor({ device, log: (m) => log.debug(m) })),
+    analyzer: () => (analyzer ??= watched(FaceAnalyzer.create({ device, log: (m) => log.debug(m) }))),
+    descriptor: () => (descriptor ??= watched(createDescriptor({ device, log: (m) => log.debug(m) }))),
   };
 }
 
@@ -51,7 +59,11 @@ export function createServices(device: DeviceRequest, log: Logger): StageService
 export async function openStages(planned: PlannedStage[], opts: RestoreOptions, env: StageEnv): Promise<Stage[]> {
   const stages: Stage[] = [];
   try {
-    for (const { module, plan } of planned) stages.push(plan.run ? await module.open(plan, opts, env) : skippedStage(plan.stage, plan.reason));
+    for (const { module, plan } of planned) {
+      const t0 = performance.now();
+      stages.push(plan.run ? await module.open(plan, opts, env) : skippedStage(plan.stage, plan.reason));
+      if (plan.run) env.log.debug(`start-up: ${plan.stage} opened in ${(performance.now() - t0).toFixed(0)} ms`);
+    }
   } catch (e) {
     for (const s of stages) await s.close?.().catch(() => undefined);
     throw e;

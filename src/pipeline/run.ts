@@ -8,7 +8,7 @@ import { promises as fs, constants as fsc, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensureWritableDir, removeStalePartials, type VideoEncoder } from '../media/encode.js';
 import { probeVideo, type VideoInfo } from '../media/probe.js';
-import { configureWorkers } from '../workers/pool.js';
+import { childrenCpuMs, configureWorkers } from '../workers/pool.js';
 import { packageRoot } from '../util/paths.js';
 import { resetDeviceState, setNativeLogging } from '../models/session.js';
 import { stageRunReports } from '../report/write.js';
@@ -167,9 +167,11 @@ async function prepare(opts: RestoreOptions, log: Logger) {
 export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Promise<RunResult> {
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
+  const children0 = childrenCpuMs();
   const log = hooks.log ?? createLogger({ quiet: opts.quiet || opts.json });
   resetDeviceState();
   const { video, reference, sized, planned } = await prepare(opts, log);
+  log.debug(`start-up: input checked and stages planned in ${(performance.now() - t0).toFixed(0)} ms`);
   const notes = inputNotes(video, reference);
   const targetSize = sized.size;
   if (sized.note) {
@@ -178,10 +180,18 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
   }
 
   const workers = configureWorkers(opts.workers);
-  const signal = mergeSignals(hooks.signal).signal;
+  const control = mergeSignals(hooks.signal);
+  const signal = control.signal;
+  // a model a stage left loading (the face analyzer) that fails stops the run at once, with its error
+  let loadFailure: { e: unknown } | undefined;
+  const services = createServices(opts.device, log, (e) => {
+    loadFailure ??= { e };
+    control.abort();
+  });
   const ctx: RunContext = { signal, device: opts.device, log, video, options: opts, reportDir: opts.reportDir };
-  const stages = await openStages(planned, opts, { device: opts.device, log, signal, video, reportDir: opts.reportDir, services: createServices(opts.device, log) });
+  const stages = await openStages(planned, opts, { device: opts.device, log, signal, video, reportDir: opts.reportDir, services });
 
+  log.debug(`start-up: stages open at ${(performance.now() - t0).toFixed(0)} ms`);
   const total = opts.maxFrames ? Math.min(opts.maxFrames, video.frameCount) : video.frameCount;
   const artefacts = new Artefacts(opts.reportDir, total, opts.thumbnails, Math.min(480, Math.max(targetSize?.width ?? video.width, 240)));
   const perFrameValues: NonNullable<RunReport['perFrameValues']> = [];
@@ -212,12 +222,14 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
     });
   } catch (e) {
     await artefacts.discard();
-    throw e;
+    throw loadFailure ? loadFailure.e : e;
   }
   const { encoder, frames: done, outSize, reports: stageReports } = streamed;
   try {
     const wallPipeline = performance.now() - t0;
     const cpuPipeline = process.cpuUsage(cpu0);
+    const children1 = childrenCpuMs();
+    const childCpuMs = children0 !== undefined && children1 !== undefined ? children1 - children0 : undefined;
     const faceSheet = await artefacts.faceSheet();
     const scored = await score(opts, { encoder, reference, video, done, outSize, workers, signal, log, artefacts, hooks });
     notes.push(...scored.notes);
@@ -235,6 +247,7 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
       wallMs: performance.now() - t0,
       wallPipelineMs: wallPipeline,
       cpuPipeline,
+      childCpuMs,
       workers,
       metrics: scored.metrics,
       metricsSkipped: scored.skipped,

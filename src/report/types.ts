@@ -34,7 +34,7 @@ export interface RunReport {
   settings: Record<string, unknown>;
   device: string;
   stages: StageReport[];
-  timing: { wallMs: number; fps: number; peakRssMb: number; workers?: number; cpuPercent?: number };
+  timing: { wallMs: number; fps: number; peakRssMb: number; workers?: number; cpuPercent?: number; cpuPercentWithFfmpeg?: number };
   /**
    * Scores against the reference. `after` = the restored output; `before` = the input
    * resized to the reference size with bicubic (what a plain upscale would give).

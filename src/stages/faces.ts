@@ -29,16 +29,20 @@ export interface FacesStageContext {
   minFaceSize?: number;
   /** Which faces later stages get. Default: all. */
   target?: TargetSelectorOptions;
-  /** An analyzer to share (e.g. with the identity loader); created when absent. */
-  analyzer?: FaceAnalyzer;
+  /**
+   * An analyzer to share (e.g. with the identity loader); created when absent. A promise is
+   * awaited at the first frame: the frames upstream start while its sessions load.
+   */
+  analyzer?: FaceAnalyzer | Promise<FaceAnalyzer>;
 }
 
 export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageContext = {}): Promise<Stage> {
   const device = ctx.device ?? opts.device ?? 'auto';
-  const analyzer = ctx.analyzer ?? (await FaceAnalyzer.create({ device, minFaceSize: ctx.minFaceSize, log: (m) => ctx.log?.debug(m) }));
+  const ready = Promise.resolve(ctx.analyzer ?? FaceAnalyzer.create({ device, minFaceSize: ctx.minFaceSize, log: (m) => ctx.log?.debug(m) }));
+  ready.catch(() => undefined); // a failure is the run's error where it is awaited, not an unhandled rejection
+  let analyzer: FaceAnalyzer | undefined = ctx.analyzer instanceof FaceAnalyzer ? ctx.analyzer : undefined;
   const tracker = new FaceTracker({ smoothing: ctx.smoothing ?? 1.5, lookahead: ctx.lookahead ?? 4 });
   const selector = new TargetSelector(ctx.target ?? { mode: 'all' });
-  const backend = `mediapipe-onnx:${analyzer.provider}`;
   let frames = 0, withFaces = 0, faces = 0, interpolated = 0, selected = 0, ms = 0;
   // what the workers' analyzers did (their timings come back with each frame)
   let remote = zeroTimings();
@@ -49,10 +53,16 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
     return r.faces;
   };
 
-  return {
+  const stage: Stage = {
     name: 'faces',
-    backend,
+    get backend() {
+      return analyzer ? `mediapipe-onnx:${analyzer.provider}` : 'mediapipe-onnx';
+    },
     async *run(input, runCtx) {
+      const opened = async (): Promise<FaceAnalyzer> => {
+        analyzer ??= await ready;
+        return analyzer;
+      };
       const held = new Map<number, FrameItem>();
       const pool = getPool();
       const analyzed = mapOrdered(
@@ -60,7 +70,8 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
         async (item: FrameItem) => {
           const t = performance.now();
           // with workers: the whole analysis (its resizes and crops too) in a worker, several frames at once
-          const found = pool ? await analyzeInPool(pool, item.frame) : await analyzer.analyze(item.frame);
+          const a = await opened(); // the analyzer's sessions (the workers' too) are ready
+          const found = pool ? await analyzeInPool(pool, item.frame) : await a.analyze(item.frame);
           ms += performance.now() - t;
           return { item, found };
         },
@@ -90,17 +101,19 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
       for (const r of tracker.flush()) yield await finish(r.index, r.faces);
     },
     report(): StageReport {
-      const tm = combineTimings(analyzer.timings, remote);
+      const tm = combineTimings(analyzer?.timings ?? zeroTimings(), remote);
+      const provider = analyzer?.provider ?? 'not opened (no frame reached the stage)';
+      const backend = stage.backend;
       const tracks = tracker.summary();
       return {
         name: 'faces',
         backend,
         ran: true,
-        reason: `MediaPipe BlazeFace + face mesh converted from npm TFLite to ONNX, on ${analyzer.provider.toUpperCase()}`,
+        reason: `MediaPipe BlazeFace + face mesh converted from npm TFLite to ONNX, on ${provider.toUpperCase()}`,
         frames,
         ms: Math.round(ms),
         msPerFrame: frames ? +(ms / frames).toFixed(2) : 0,
-        facts: { framesWithFaces: withFaces, provider: analyzer.provider },
+        facts: { framesWithFaces: withFaces, provider },
         details: {
           framesWithFaces: withFaces,
           framesWithoutFaces: frames - withFaces,
@@ -117,11 +130,12 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
           rejectedDetections: tm.rejected,
           smoothing: tracker.smoothing,
           lookahead: tracker.lookahead,
-          provider: analyzer.provider,
+          provider,
         },
       };
     },
   };
+  return stage;
 }
 
 /** Which faces the faces stage works on (`--faces`). */
@@ -145,10 +159,12 @@ export const facesStage: StageModule<{ mode: FacesMode }> = {
     return willRun('faces', 'mediapipe-onnx', `--faces ${mode}`, { mode });
   },
   async open(plan, opts, env) {
-    const analyzer = await env.services.analyzer();
+    // not awaited unless the identity photo needs it now: the sessions load while frames start
+    let analyzer: FaceAnalyzer | Promise<FaceAnalyzer> = env.services.analyzer();
     let target: TargetSelectorOptions = { mode: plan.params.mode === 'largest' ? 'largest' : 'all' };
     if (plan.params.mode === 'identity') {
       const descriptor = await env.services.descriptor();
+      analyzer = await analyzer;
       const identity = await loadIdentity(opts.identity!, { analyzer, descriptor, identityFace: opts.identityFace });
       target = identityTarget(identity, descriptor);
     }

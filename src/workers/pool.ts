@@ -56,6 +56,23 @@ export function threadCpuMs(): number {
   return performance.now();
 }
 
+/**
+ * CPU time of the process's finished child processes (ffprobe, the ffmpeg decoders and
+ * encoders) so far, ms: Linux /proc/self/stat cutime + cstime (in USER_HZ ticks, 100 per second
+ * on every Linux ABI). A child counts once it has exited and been reaped. Undefined elsewhere.
+ */
+export function childrenCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'latin1');
+    // fields after the command name (which may hold spaces, inside parentheses): state is field 3
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(f[16 - 3]) + Number(f[17 - 3]);
+    return Number.isFinite(ticks) ? ticks * 10 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Wall time of all main-thread callbacks seen by trackMainThread (in a meter or not). */
 export const mainCallbacks = { wallMs: 0 };
 

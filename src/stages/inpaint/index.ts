@@ -43,8 +43,11 @@ export interface InpaintStageContext {
   video: VideoInfo;
   reportDir: string;
   signal: AbortSignal;
-  /** The run's face analyzer, shared with the faces stage (one is made when absent). */
-  analyzer?: FaceAnalyzer;
+  /**
+   * The run's face analyzer, shared with the faces stage (one is made when absent). A promise is
+   * awaited where the face prior first needs it (or at once for --identity photos).
+   */
+  analyzer?: FaceAnalyzer | Promise<FaceAnalyzer>;
 }
 
 export interface InpaintTuning {
@@ -139,12 +142,13 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
 
   // Face prior: holes over a face are filled from the person (src/stages/inpaint/face.ts).
   const usePrior = tuning.facePrior ?? opts.backends?.faces !== 'none';
-  let analyzer: FaceAnalyzer | undefined;
+  let analyzerReady: Promise<FaceAnalyzer> | undefined;
   let identity: MeshSource | undefined;
   if (usePrior) {
-    analyzer = ctx.analyzer ?? (await FaceAnalyzer.create({ device: ctx.device, log: (m) => ctx.log.debug(m) }));
+    analyzerReady = Promise.resolve(ctx.analyzer ?? FaceAnalyzer.create({ device: ctx.device, log: (m) => ctx.log.debug(m) }));
+    analyzerReady.catch(() => undefined); // a failure is the run's error where it is awaited
     for (const file of opts.identity ?? []) {
-      const photo = await findIdentityFace(file, await readImage(file), analyzer, opts.identityFace);
+      const photo = await findIdentityFace(file, await readImage(file), await analyzerReady, opts.identityFace);
       if (photo.face.mesh) { identity = prepareMeshSource(photo.frame, photo.face); break; }
     }
   }
@@ -153,7 +157,8 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
   const prior = { frames: 0, facePixels: 0, fromTrack: 0, fromIdentity: 0, rejected: 0 };
   /** `seen`: the hole pixels the generic fill took from other frames (kept by the prior). */
   const priorFill = async (index: number, input: RgbFrame, filled: RgbFrame, mask: Mask, seen?: Mask): Promise<RgbFrame> => {
-    if (!analyzer) return filled;
+    if (!analyzerReady) return filled;
+    const analyzer = await analyzerReady;
     let faces: Face[];
     try {
       faces = await analyzer.analyze(filled);
@@ -410,7 +415,8 @@ export const inpaintStage: StageModule<InpaintChoice> = {
   },
   async open(_plan, opts, env) {
     // the face prior shares the run's analyzer unless faces are off
-    const analyzer = opts.backends?.faces !== 'none' ? await env.services.analyzer() : undefined;
+    // (not awaited here: the first frames are decoded and prepared while its sessions load)
+    const analyzer = opts.backends?.faces !== 'none' ? env.services.analyzer() : undefined;
     return createInpaintStage(opts, { device: env.device, log: env.log, video: env.video, reportDir: env.reportDir, signal: env.signal, analyzer });
   },
 };

@@ -44,10 +44,13 @@ export async function createTemporalStage(opts: RestoreOptions, ctx: TemporalSta
     name: 'temporal',
     backend: 'flow',
     async *run(input: AsyncIterable<FrameItem>, runCtx) {
-      await (remote ?? smoother).reset();
+      // (awaited before the first frame, not before the input starts: the actor's worker may be starting)
+      const resetting = Promise.resolve((remote ?? smoother).reset());
+      resetting.catch(() => undefined);
       // with workers, what does not need the previous output is computed a few frames ahead, in parallel
       for await (const { item, pre } of remote ? remote.prepared(input, smoother.o.flowMaxSide) : plain(input)) {
         if (runCtx?.signal?.aborted) return;
+        await resetting;
         const frame = remote && item.frame.data.buffer === item.input.data.buffer ? { ...item.frame, data: item.frame.data.slice() } : item.frame;
         const r = await stats.time(() => (remote ?? smoother).process(frame, item.faces, item.mask, item.base, pre));
         stats.frames++;

@@ -38,11 +38,13 @@ export async function remoteSmoother(options: TemporalOptions | undefined): Prom
 > {
   const pool = getPool();
   if (!pool) return undefined;
-  const actor = await RemoteActor.create(pool, 'temporal', { options });
+  // made in the background (a worker may still be starting): the first call waits for it
+  const made = RemoteActor.create(pool, 'temporal', { options });
+  made.catch(() => undefined); // a failure is the error of the first call
   return {
-    reset: () => actor.call('reset', {}),
+    reset: async () => (await made).call('reset', {}),
     // `base` (the frame before the face stages) is copied, not moved: the caller may share it
-    process: (frame, faces, mask, base, pre) => actor.call<TemporalFrameResult>('process', { frame, faces, mask, base, pre }, transferable(frame.data, ...preBuffers(pre))),
+    process: async (frame, faces, mask, base, pre) => (await made).call<TemporalFrameResult>('process', { frame, faces, mask, base, pre }, transferable(frame.data, ...preBuffers(pre))),
     prepared(input, flowMaxSide) {
       let last: Promise<TemporalPrepared> | undefined;
       return mapOrdered(
@@ -63,7 +65,10 @@ export async function remoteSmoother(options: TemporalOptions | undefined): Prom
         pool.size + 1,
       );
     },
-    close: () => actor.free(),
+    close: async () => {
+      const actor = await made.catch(() => undefined);
+      await actor?.free();
+    },
   };
 }
 
