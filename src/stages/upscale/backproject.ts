@@ -105,6 +105,10 @@ export function resamplePlane(src: Float32Array, sw: number, sh: number, wx: Wei
     const row = y * sw, tb = y * dw;
     for (let x = 0; x < dw; x++) {
       const s = row + xs[x], l = xl[x], o = x * xm;
+      if (l === 4) {
+        tmp[tb + x] = xw[o] * src[s] + xw[o + 1] * src[s + 1] + xw[o + 2] * src[s + 2] + xw[o + 3] * src[s + 3];
+        continue;
+      }
       let acc = 0;
       for (let k = 0; k < l; k++) acc += xw[o + k] * src[s + k];
       tmp[tb + x] = acc;

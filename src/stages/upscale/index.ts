@@ -259,12 +259,13 @@ export function modelFramesInFlight(): number {
 /** Lanczos window of the first estimate that back-projection refines. */
 export const BACKPROJECT_LANCZOS_LOBES = 4;
 /** Input frames each side that the back-projection matches by default. */
-// Off by default. Measured over 2 s of the three dev clips and three held-out ones (x4 bicubic,
+// Measured over 2 s of the three dev clips and three held-out ones (x4 bicubic,
 // reports/eval/sr-frames-*.md): ±1 frame keeps the PSNR gain (dev +0.678/+0.287/+0.346 dB vs
-// +0.659/+0.302/+0.343) and brings the flicker to plain Lanczos's (0.81/1.08/0.269 vs 0.84/1.16/
-// 0.263; without: 0.96/1.18/0.290), but the default 480p pipeline falls from 3.7 to 2.55 fps on
-// 2 cores (the bar for a default is 3). ±2 frames lowered talk-child's gain to +0.19 dB.
-export const DEFAULT_SR_FRAMES = 0;
+// +0.659/+0.302/+0.343) and brings the flicker to about plain Lanczos's (0.81/1.08/0.269 vs
+// 0.84/1.16/0.263; without: 0.96/1.18/0.290). Since the start-up and back-projection speed-ups
+// the default 480p pipeline keeps 3.05-3.14 fps with it on 2 cores (4.0 without; the bar for a
+// default is 3), so it is the default. ±2 frames lowered talk-child's gain to +0.19 dB.
+export const DEFAULT_SR_FRAMES = 1;
 
 
 /**
