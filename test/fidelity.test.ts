@@ -95,7 +95,10 @@ describe("classical upscale is ffmpeg's own", () => {
   it('the default upscale (Lanczos + back-projection) scores above plain ffmpeg Lanczos on this clip (pinned)', async () => {
     const plain = f('plain-lanczos.mp4');
     const r = await restore(f('x4.mp4'), 'auto-up', { scale: 4, crf: 18, backends: { ...OFF, upscale: 'auto' } });
-    expect(r.report.stages.find((s) => s.name === 'upscale')?.backend).toBe('lanczos+backproject');
+    const upStage = r.report.stages.find((s) => s.name === 'upscale');
+    expect(upStage?.backend).toBe('lanczos+backproject');
+    // x4: the ±1 neighbouring inputs are matched by default (x2 below: this frame only)
+    expect((upStage?.details as any).backprojection.neighbourFrames).toBe(1);
     const ours = await ffmpegScores(r.out, f('x4-clean.mp4'));
     const theirs = await ffmpegScores(plain, f('x4-clean.mp4'));
     expect(ours.psnr.y - theirs.psnr.y).toBeGreaterThan(0.1);
@@ -124,6 +127,7 @@ describe('untouched pixels stay untouched', () => {
     const b = await restore(f('x4.mp4'), 'no-temporal', { scale: 2, crf: 0, maxFrames: 6, backends: { temporal: 'none' } });
     const t = a.report.stages.find((s) => s.name === 'temporal')!;
     expect(t.ran).toBe(true);
+    expect((a.report.stages.find((s) => s.name === 'upscale')!.details as any).backprojection.neighbourFrames).toBe(0); // x2
     expect(a.report.stages.find((s) => s.name === 'faces')!.details?.framesWithFaces).toBeGreaterThan(0);
     const md5 = (p: string) => execFileSync(resolveFfmpeg().ffmpeg, ['-v', 'error', '-i', p, '-f', 'framemd5', '-'], { encoding: 'utf8' }).split('\n').filter((l) => l && !l.startsWith('#'));
     expect(md5(a.out)).toEqual(md5(b.out));

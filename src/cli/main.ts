@@ -44,7 +44,7 @@ function addRunOptions(cmd: Command): Command {
     .option('--upscale <backend>', `super-resolution backend, a manifest family, or a model name: ${stageChoices('upscale')} (lanczos/bicubic: exactly ffmpeg's scaler)`, 'auto')
     .addOption(new Option('--quality <preset>', 'what --upscale auto runs: fast (ffmpeg lanczos) | default (lanczos + back-projection, or a model you installed) | best (the embedded RRDN + back-projection: about +1 dB, ~80x slower)').choices(['fast', 'default', 'best']).default('default'))
     .addOption(new Option('--sr-kernel <kernel>', 'kernel the input was downscaled with, for back-projection').choices(['bicubic', 'area', 'lanczos', 'bilinear']).default('bicubic'))
-    .option('--sr-frames <n>', 'neighbouring input frames each side that back-projection also matches, aligned by optical flow (default 1: about the flicker of plain Lanczos at the single-frame PSNR gain; 0 = this frame only, about 1.3x the fps at 480p)', parseNumber('--sr-frames', 0, 4, true))
+    .option('--sr-frames <n>', 'neighbouring input frames each side that back-projection also matches, aligned by optical flow (default 1 at x3 and above: about the flicker of plain Lanczos at the single-frame PSNR gain; 0 below x3, where it cost PSNR; 0 = this frame only, about 1.3x the fps at 480p)', parseNumber('--sr-frames', 0, 4, true))
     .option('--backproject <n>', 'back-projection iterations on luma after upscaling (default 2; 0 for lanczos/bicubic by name; 0 = off)', parseNumber('--backproject', 0, 20, true))
     .option('--faces <which>', `faces to work on (identity: tracks that match --identity): ${stageChoices('faces')}`, 'all')
     .option('--restore-face <backend>', `face restoration backend, or a model name: ${stageChoices('restore-face')}`, 'auto')

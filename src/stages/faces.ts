@@ -102,14 +102,15 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
     },
     report(): StageReport {
       const tm = combineTimings(analyzer?.timings ?? zeroTimings(), remote);
-      const provider = analyzer?.provider ?? 'not opened (no frame reached the stage)';
+      // (no analyzer when no frame reached the stage: its models were never needed)
+      const provider = analyzer?.provider ?? 'none';
       const backend = stage.backend;
       const tracks = tracker.summary();
       return {
         name: 'faces',
         backend,
         ran: true,
-        reason: `MediaPipe BlazeFace + face mesh converted from npm TFLite to ONNX, on ${provider.toUpperCase()}`,
+        reason: `MediaPipe BlazeFace + face mesh converted from npm TFLite to ONNX, on ${analyzer ? provider.toUpperCase() : 'no device (no frame reached the stage)'}`,
         frames,
         ms: Math.round(ms),
         msPerFrame: frames ? +(ms / frames).toFixed(2) : 0,

@@ -264,8 +264,17 @@ export const BACKPROJECT_LANCZOS_LOBES = 4;
 // +0.659/+0.302/+0.343) and brings the flicker to about plain Lanczos's (0.81/1.08/0.269 vs
 // 0.84/1.16/0.263; without: 0.96/1.18/0.290). Since the start-up and back-projection speed-ups
 // the default 480p pipeline keeps 3.05-3.14 fps with it on 2 cores (4.0 without; the bar for a
-// default is 3), so it is the default. ±2 frames lowered talk-child's gain to +0.19 dB.
+// default is 3), so it is the default at x4. At x2 it cost PSNR in the full eval (gain over
+// Lanczos +0.125 mean / -0.349 worst against +0.221 / -0.088 without; talk-child -0.26 dB):
+// below x3 the default stays 0. ±2 frames lowered talk-child's x4 gain to +0.19 dB.
 export const DEFAULT_SR_FRAMES = 1;
+/** Below this upscale factor the back-projection matches the frame alone by default. */
+export const SR_FRAMES_MIN_FACTOR = 3;
+
+/** --sr-frames when it is not given: 1 at x3 and above, 0 below (see DEFAULT_SR_FRAMES). */
+export function defaultSrFrames(factor: number): number {
+  return factor >= SR_FRAMES_MIN_FACTOR ? DEFAULT_SR_FRAMES : 0;
+}
 
 
 /**
@@ -300,7 +309,7 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
   const colour = ctx.colour ?? DEFAULT_COLOUR;
   const bp = iterations > 0 ? createBackProjector(ctx.inputSize, target, { kernel, iterations, matrix: colour.matrix }) : undefined;
   // neighbouring input frames each side that the back-projection also matches (0 = this frame only)
-  const radius = bp ? (opts.srFrames ?? DEFAULT_SR_FRAMES) : 0;
+  const radius = bp ? (opts.srFrames ?? defaultSrFrames(Math.min(target.width / ctx.inputSize.width, target.height / ctx.inputSize.height))) : 0;
   const flags = choice.backend === 'bicubic' ? 'bicubic' : 'lanczos';
   // Under back-projection the first estimate is Lanczos with a 4-lobe window (measured +0.03 to
   // +0.09 dB over ffmpeg's default 3 on the three dev clips); a plain `lanczos` stays ffmpeg's own.
