@@ -74,6 +74,7 @@ export interface RunFacts {
 }
 
 export function assembleReport(f: RunFacts): RunReport {
+  const ownCpuMs = (f.cpuPipeline.user + f.cpuPipeline.system) / 1000;
   const { opts, video, reference } = f;
   const inpaint = f.stages.find((s) => s.name === 'inpaint')?.facts;
   return {
@@ -110,10 +111,10 @@ export function assembleReport(f: RunFacts): RunReport {
       peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
       workers: f.workers,
       // process CPU time (all threads) over wall time, up to the encoded output (before metrics)
-      cpuPercent: Math.round(((f.cpuPipeline.user + f.cpuPipeline.system) / 1000 / f.wallPipelineMs) * 100),
+      cpuPercent: Math.round((ownCpuMs / f.wallPipelineMs) * 100),
       // the same with the ffmpeg decoders and encoders the run started (the encoder's last
       // frames are encoded after the pipeline's own work ends)
-      ...(f.childCpuMs !== undefined ? { cpuPercentWithFfmpeg: Math.round(((f.cpuPipeline.user + f.cpuPipeline.system) / 1000 + f.childCpuMs) / f.wallPipelineMs * 100) } : {}),
+      ...(f.childCpuMs !== undefined ? { cpuPercentWithFfmpeg: Math.round(((ownCpuMs + f.childCpuMs) / f.wallPipelineMs) * 100) } : {}),
     },
     ...(f.metrics ? { metrics: f.metrics } : {}),
     ...(f.metricsSkipped ? { metricsSkipped: f.metricsSkipped } : {}),

@@ -309,7 +309,9 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
   const colour = ctx.colour ?? DEFAULT_COLOUR;
   const bp = iterations > 0 ? createBackProjector(ctx.inputSize, target, { kernel, iterations, matrix: colour.matrix }) : undefined;
   // neighbouring input frames each side that the back-projection also matches (0 = this frame only)
-  const radius = bp ? (opts.srFrames ?? defaultSrFrames(Math.min(target.width / ctx.inputSize.width, target.height / ctx.inputSize.height))) : 0;
+  const sx = target.width / ctx.inputSize.width;
+  const sy = target.height / ctx.inputSize.height;
+  const radius = bp ? (opts.srFrames ?? defaultSrFrames(Math.min(sx, sy))) : 0;
   const flags = choice.backend === 'bicubic' ? 'bicubic' : 'lanczos';
   // Under back-projection the first estimate is Lanczos with a 4-lobe window (measured +0.03 to
   // +0.09 dB over ffmpeg's default 3 on the three dev clips); a plain `lanczos` stays ffmpeg's own.
@@ -323,8 +325,6 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
   ].join(' + ');
   ctx.log?.info(`upscale: ${label}${up?.provider ? ` on ${up.provider.toUpperCase()}` : ''}`);
   const stats = new StageStats();
-  const sx = target.width / ctx.inputSize.width;
-  const sy = target.height / ctx.inputSize.height;
   let residual = 0;
   const backend = up?.entry ? `${up.backend}:${up.entry.name}` : flags;
   return {
