@@ -271,28 +271,46 @@ function warpBilinear(src: RgbFrame, inv: Affine, width: number, height: number)
   const footprint = Math.max(Math.hypot(inv[0], inv[3]), Math.hypot(inv[1], inv[4]));
   const n = superSamples(footprint);
   if (n === 1) return warpBilinearOneTap(src, inv, width, height);
-  const offs: number[] = [];
-  for (let i = 0; i < n; i++) offs.push((i + 0.5) / n - 0.5);
+  // n x n bilinear samples per pixel at offsets (i + 0.5) / n - 0.5, averaged. The products
+  // of the matrix with the sample coordinates are taken once per column and per row; the sums
+  // keep their order, so the bytes are those of the plain per-sample loop.
+  const [a0, a1, a2, b0, b1, b2] = inv;
+  const colA = new Float64Array(width * n), colB = new Float64Array(width * n);
+  for (let x = 0; x < width; x++) {
+    for (let i = 0; i < n; i++) {
+      const xx = x + ((i + 0.5) / n - 0.5);
+      colA[x * n + i] = a0 * xx;
+      colB[x * n + i] = b0 * xx;
+    }
+  }
+  const rowA = new Float64Array(n), rowB = new Float64Array(n);
   const k = 1 / (n * n);
+  const Wm = W - 1, Hm = H - 1;
   let o = 0;
   for (let y = 0; y < height; y++) {
+    for (let j = 0; j < n; j++) {
+      const yy = y + ((j + 0.5) / n - 0.5);
+      rowA[j] = a1 * yy;
+      rowB[j] = b1 * yy;
+    }
     for (let x = 0; x < width; x++) {
       let r = 0, g = 0, b = 0;
-      for (const oy of offs) {
-        for (const ox of offs) {
-          const xx = x + ox, yy = y + oy;
-          let sx = inv[0] * xx + inv[1] * yy + inv[2];
-          let sy = inv[3] * xx + inv[4] * yy + inv[5];
-          sx = sx < 0 ? 0 : sx > W - 1 ? W - 1 : sx;
-          sy = sy < 0 ? 0 : sy > H - 1 ? H - 1 : sy;
-          const ix = Math.floor(sx), iy = Math.floor(sy);
+      const c0 = x * n;
+      for (let j = 0; j < n; j++) {
+        const ay = rowA[j], by = rowB[j];
+        for (let i = 0; i < n; i++) {
+          let sx = colA[c0 + i] + ay + a2;
+          let sy = colB[c0 + i] + by + b2;
+          sx = sx < 0 ? 0 : sx > Wm ? Wm : sx;
+          sy = sy < 0 ? 0 : sy > Hm ? Hm : sy;
+          const ix = sx | 0, iy = sy | 0; // sx, sy >= 0 here: the same as Math.floor
           const fx = sx - ix, fy = sy - iy;
           const ix1 = ix + 1 < W ? ix + 1 : ix, iy1 = iy + 1 < H ? iy + 1 : iy;
-          const a = (iy * W + ix) * 3, bq = (iy * W + ix1) * 3, c = (iy1 * W + ix) * 3, d = (iy1 * W + ix1) * 3;
+          const p = (iy * W + ix) * 3, q = (iy * W + ix1) * 3, u = (iy1 * W + ix) * 3, v = (iy1 * W + ix1) * 3;
           const w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
-          r += s[a] * w00 + s[bq] * w01 + s[c] * w10 + s[d] * w11;
-          g += s[a + 1] * w00 + s[bq + 1] * w01 + s[c + 1] * w10 + s[d + 1] * w11;
-          b += s[a + 2] * w00 + s[bq + 2] * w01 + s[c + 2] * w10 + s[d + 2] * w11;
+          r += s[p] * w00 + s[q] * w01 + s[u] * w10 + s[v] * w11;
+          g += s[p + 1] * w00 + s[q + 1] * w01 + s[u + 1] * w10 + s[v + 1] * w11;
+          b += s[p + 2] * w00 + s[q + 2] * w01 + s[u + 2] * w10 + s[v + 2] * w11;
         }
       }
       data[o++] = clamp8(r * k);

@@ -96,15 +96,33 @@ export function letterbox(frame: RgbFrame, size: number): Letterbox {
   const tmp = new Float32Array(rows * W * 3);
   const TY = ry.T;
   const rowLen = W * 3;
+  // Each output row sums its non-zero taps in tap order, rounded to float32 after every step
+  // (what `dst[i] += src[i] * w` on the Float32Array row does); four taps per pass over the row
+  // keep the same roundings with a quarter of the row's loads and stores.
+  const sb = new Int32Array(TY);
+  const ws = new Float64Array(TY);
+  const f = Math.fround;
   for (let y = y0; y < y1; y++) {
     const tb = (y - y0) * rowLen;
     const dst = tmp.subarray(tb, tb + rowLen);
+    let nt = 0;
     for (let k = 0; k < TY; k++) {
       const w = ry.wts[y * TY + k];
       if (w === 0) continue;
-      const sb = ry.idx[y * TY + k] * rowLen;
+      sb[nt] = ry.idx[y * TY + k] * rowLen;
+      ws[nt++] = w;
+    }
+    let k = 0;
+    for (; k + 4 <= nt; k += 4) {
+      const s0 = data.subarray(sb[k], sb[k] + rowLen), s1 = data.subarray(sb[k + 1], sb[k + 1] + rowLen);
+      const s2 = data.subarray(sb[k + 2], sb[k + 2] + rowLen), s3 = data.subarray(sb[k + 3], sb[k + 3] + rowLen);
+      const w0 = ws[k], w1 = ws[k + 1], w2 = ws[k + 2], w3 = ws[k + 3];
+      for (let i = 0; i < rowLen; i++) dst[i] = f(f(f(dst[i] + s0[i] * w0) + s1[i] * w1) + s2[i] * w2) + s3[i] * w3;
+    }
+    for (; k < nt; k++) {
       // (row views: the same sums, about a third faster than indexing the whole planes)
-      const src = data.subarray(sb, sb + rowLen);
+      const src = data.subarray(sb[k], sb[k] + rowLen);
+      const w = ws[k];
       for (let i = 0; i < rowLen; i++) dst[i] += src[i] * w;
     }
   }
