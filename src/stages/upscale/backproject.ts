@@ -109,6 +109,15 @@ export function resamplePlane(src: Float32Array, sw: number, sh: number, wx: Wei
         tmp[tb + x] = xw[o] * src[s] + xw[o + 1] * src[s + 1] + xw[o + 2] * src[s + 2] + xw[o + 3] * src[s + 3];
         continue;
       }
+      if (l === 16) {
+        // the x4 downscale's interior taps, added left to right as the loop below does
+        tmp[tb + x] =
+          xw[o] * src[s] + xw[o + 1] * src[s + 1] + xw[o + 2] * src[s + 2] + xw[o + 3] * src[s + 3] +
+          xw[o + 4] * src[s + 4] + xw[o + 5] * src[s + 5] + xw[o + 6] * src[s + 6] + xw[o + 7] * src[s + 7] +
+          xw[o + 8] * src[s + 8] + xw[o + 9] * src[s + 9] + xw[o + 10] * src[s + 10] + xw[o + 11] * src[s + 11] +
+          xw[o + 12] * src[s + 12] + xw[o + 13] * src[s + 13] + xw[o + 14] * src[s + 14] + xw[o + 15] * src[s + 15];
+        continue;
+      }
       let acc = 0;
       for (let k = 0; k < l; k++) acc += xw[o + k] * src[s + k];
       tmp[tb + x] = acc;
@@ -126,6 +135,33 @@ export function resamplePlane(src: Float32Array, sw: number, sh: number, wx: Wei
         a = Math.fround(a + w1 * tmp[r1 + x]);
         a = Math.fround(a + w2 * tmp[r2 + x]);
         out[base + x] = a + w3 * tmp[r3 + x];
+      }
+      continue;
+    }
+    if (l === 16) {
+      // the x4 downscale's interior rows: 16 taps, each sum rounded to float32 as the stores below do
+      const f = Math.fround;
+      const w0 = yw[o], w1 = yw[o + 1], w2 = yw[o + 2], w3 = yw[o + 3], w4 = yw[o + 4], w5 = yw[o + 5], w6 = yw[o + 6], w7 = yw[o + 7];
+      const w8 = yw[o + 8], w9 = yw[o + 9], w10 = yw[o + 10], w11 = yw[o + 11], w12 = yw[o + 12], w13 = yw[o + 13], w14 = yw[o + 14], w15 = yw[o + 15];
+      const r0 = s * dw;
+      for (let x = 0; x < dw; x++) {
+        const i = r0 + x;
+        let a = f(w0 * tmp[i]);
+        a = f(a + w1 * tmp[i + dw]);
+        a = f(a + w2 * tmp[i + 2 * dw]);
+        a = f(a + w3 * tmp[i + 3 * dw]);
+        a = f(a + w4 * tmp[i + 4 * dw]);
+        a = f(a + w5 * tmp[i + 5 * dw]);
+        a = f(a + w6 * tmp[i + 6 * dw]);
+        a = f(a + w7 * tmp[i + 7 * dw]);
+        a = f(a + w8 * tmp[i + 8 * dw]);
+        a = f(a + w9 * tmp[i + 9 * dw]);
+        a = f(a + w10 * tmp[i + 10 * dw]);
+        a = f(a + w11 * tmp[i + 11 * dw]);
+        a = f(a + w12 * tmp[i + 12 * dw]);
+        a = f(a + w13 * tmp[i + 13 * dw]);
+        a = f(a + w14 * tmp[i + 14 * dw]);
+        out[base + x] = a + w15 * tmp[i + 15 * dw];
       }
       continue;
     }
