@@ -95,8 +95,9 @@ export function resampleWeights(n: number, m: number, kernel: ResampleKernel): W
 
 /**
  * Separable resample of one float plane with precomputed weights (x then y). The y pass adds
- * the taps in order into float32 samples; its 4-tap rows (the bicubic upscale's) keep that
- * rounding in a register (Math.fround) instead of storing after each tap: the same values.
+ * the taps in order into float32 samples; its 4-tap rows (the bicubic upscale's) and 16-tap
+ * rows (the x4 downscale's interior) keep that rounding in a register (Math.fround) instead of
+ * storing after each tap, and both passes spell those two tap counts out: the same values.
  */
 export function resamplePlane(src: Float32Array, sw: number, sh: number, wx: Weights, wy: Weights, dw: number, dh: number): Float32Array {
   const tmp = new Float32Array(dw * sh);
