@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import os from 'node:os';
 import path from 'node:path';
 import { convertTflite, samePads, UnsupportedOpError } from '../src/models/tflite/convert.js';
@@ -7,7 +9,7 @@ import { halfToFloat, parseTflite } from '../src/models/tflite/model.js';
 import { evaluateTflite } from '../src/models/tflite/reference.js';
 import { ensureMediapipeOnnx, mediapipeSource } from '../src/models/tflite/mediapipe.js';
 import { loadSession, ort } from '../src/models/session.js';
-import { fixturesDir } from '../src/util/paths.js';
+import { fixturesDir, packageRoot } from '../src/util/paths.js';
 import sharp from 'sharp';
 
 /** The public-domain portrait resized to size x size, NHWC float, mapped by `f`. */
@@ -131,6 +133,35 @@ describe('conversion cache', () => {
     } finally {
       if (old === undefined) delete process.env.RESTORE_MODELS_DIR;
       else process.env.RESTORE_MODELS_DIR = old;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('threads of one process converting into an empty folder at once all get the file, and leave nothing else', async () => {
+    // (the pipeline's workers do this on a fresh checkout; with the pid as the only temp-name
+    // part, one thread's rename took the file another was renaming: ENOENT)
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'restore-models-'));
+    const mod = pathToFileURL(path.join(packageRoot, 'dist', 'models', 'tflite', 'mediapipe.js')).href;
+    const code = `const { parentPort } = require('node:worker_threads');
+      import(${JSON.stringify(mod)}).then((m) => m.ensureMediapipeOnnx('face_detection_short_range'))
+        .then((p) => parentPort.postMessage({ ok: p }), (e) => parentPort.postMessage({ err: String(e && e.message) }));`;
+    try {
+      for (let round = 0; round < 2; round++) {
+        rmSync(path.join(dir, 'mediapipe'), { recursive: true, force: true });
+        const got = await Promise.all(
+          Array.from({ length: 4 }, () => {
+            const w = new Worker(code, { eval: true, env: { ...process.env, RESTORE_MODELS_DIR: dir } });
+            return new Promise<{ ok?: string; err?: string }>((resolve, reject) => {
+              w.once('message', (m) => void w.terminate().then(() => resolve(m)));
+              w.once('error', reject);
+            });
+          }),
+        );
+        expect(got.map((g) => g.err ?? 'ok')).toEqual(['ok', 'ok', 'ok', 'ok']);
+        expect(new Set(got.map((g) => g.ok)).size).toBe(1);
+        expect(readdirSync(path.join(dir, 'mediapipe'))).toEqual([path.basename(got[0].ok!)]);
+      }
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { modelError } from '../../errors.js';
 import { modelsDir } from '../../util/paths.js';
+import { tempSibling } from '../../media/encode.js';
 import { convertTflite, CONVERTER_VERSION, UnsupportedOpError } from './convert.js';
 
 export type MediapipeModel = 'face_detection_short_range' | 'face_detection_full_range' | 'face_landmark';
@@ -75,12 +76,15 @@ export function ensureMediapipeOnnx(name: MediapipeModel, log?: (m: string) => v
       if (e instanceof UnsupportedOpError) throw modelError(e.message);
       throw modelError(`${origin}: TFLite to ONNX conversion failed (${(e as Error).message})`);
     }
+    // (a temp name of its own: the workers of one process convert the same model at once, and
+    // with the pid alone one thread's rename took the file another was about to rename)
+    const tmp = tempSibling(dest);
     try {
       await fs.mkdir(dir, { recursive: true });
-      const tmp = `${dest}.partial-${process.pid}`;
       await fs.writeFile(tmp, onnx);
       await fs.rename(tmp, dest);
     } catch (e: any) {
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
       throw modelError(`cannot write the converted model to ${dir} (${e?.code ?? e?.message})`, 'set RESTORE_MODELS_DIR to a writable folder');
     }
     log?.(`converted ${name}.tflite to ONNX in ${(performance.now() - t0).toFixed(0)} ms → ${dest}`);
