@@ -12,6 +12,8 @@ import { fixturesDir } from '../src/util/paths.js';
 import { createInpaintStage, resolveInpaintBackend } from '../src/stages/inpaint/index.js';
 import { binarizeMask, maskFromFrame } from '../src/stages/inpaint/mask.js';
 import { isRestoreError } from '../src/errors.js';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 
 const caseDir = path.join(fixturesDir, 'videos', 'cases', 'pan-x4');
 const N = 16;
@@ -90,6 +92,27 @@ describe('inpaint stage', () => {
     expect(written.frameCount).toBe(N);
     let k = 0;
     for await (const f of decodeFrames(written)) expect(Buffer.compare(Buffer.from(binarizeMask(maskFromFrame(f)).data), Buffer.from(truth[k++]))).toBe(0);
+  });
+
+  it('the window does not keep emitted items alive (later stages hang full-size frames on them)', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const o = options(path.join(caseDir, 'mask.mp4'));
+    const stage = await createInpaintStage(o, sctx(path.join(dir, 'weak')));
+    const refs: WeakRef<object>[] = [];
+    let alive = -1;
+    for await (const it of stage.run(items(info), rctx(o))) {
+      // what the upscale and later stages attach to the item: here a 1 MB buffer
+      (it as unknown as { later: Uint8Array }).later = new Uint8Array(2 ** 20);
+      refs.push(new WeakRef(it));
+      if (it.index === 12) {
+        await new Promise((r) => setImmediate(r));
+        gc();
+        // 16 frames sit in the window's reach (30 each side): only the item in hand may live
+        alive = refs.slice(0, 12).filter((r) => r.deref() !== undefined).length;
+      }
+    }
+    expect(alive).toBe(0);
   });
 
   it('harmonic with a mask image (same mask every frame) and --mask-dilate', async () => {

@@ -99,7 +99,16 @@ export function autoMaskSummary(frames: number, withHoles: number, meanCoverage:
 }
 
 interface Slot {
-  item: FrameItem;
+  index: number;
+  /** The frame as it reached this stage, and the decoded input (what the window's fills use). */
+  frame: RgbFrame;
+  input: RgbFrame;
+  /**
+   * The item until it is emitted. The window keeps a frame for up to `keepBehind` frames after
+   * that, and must not keep the item: later stages hang their full-size frames and planes on it
+   * (about 2.5 MB a frame at 480p, 30 frames deep).
+   */
+  item?: FrameItem;
   mask?: Mask;
   /** `--mask auto`: this frame's own detection (its mask is the union with the neighbours'). */
   raw?: Mask;
@@ -197,13 +206,13 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
 
   const fill = async (slot: Slot, window: Slot[]): Promise<RgbFrame> => {
     const generic = await genericFill(slot, window);
-    return maskCoverage(slot.mask!) > 0 ? priorFill(slot.item.index, slot.item.frame, generic.frame, slot.mask!, generic.seen) : generic.frame;
+    return maskCoverage(slot.mask!) > 0 ? priorFill(slot.index, slot.frame, generic.frame, slot.mask!, generic.seen) : generic.frame;
   };
   /** A slot's frame as the builtin fill's window holds it (made once, when its mask is known). */
-  const windowFrame = (s: Slot): WindowFrame => (s.wf ??= prepareWindowFrame(s.item.index, s.item.frame, s.mask!));
+  const windowFrame = (s: Slot): WindowFrame => (s.wf ??= prepareWindowFrame(s.index, s.frame, s.mask!));
   const genericFill = async (slot: Slot, window: Slot[]): Promise<{ frame: RgbFrame; seen?: Mask }> => {
     const mask = slot.mask!;
-    const frame = slot.item.frame;
+    const frame = slot.frame;
     switch (choice.backend) {
       case 'harmonic':
         return { frame: harmonicFill(frame, mask) };
@@ -212,7 +221,7 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
       case 'builtin': {
         const wf = windowFrame(slot);
         const others = window.filter((s) => s !== slot && s.mask).map(windowFrame);
-        const previous = lastOut && lastOut.index === slot.item.index - 1 ? lastOut : undefined;
+        const previous = lastOut && lastOut.index === slot.index - 1 ? lastOut : undefined;
         if (pool && wf.holes) {
           // the flows of the window that are not known yet, on the workers (at once), then the fill
           prefetchFlows([wf, ...others]);
@@ -223,7 +232,7 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
         temporalPx += r.temporal;
         spatialPx += r.spatial;
         carriedPx += r.carried;
-        lastOut = { index: slot.item.index, frame: r.frame };
+        lastOut = { index: slot.index, frame: r.frame };
         return { frame: r.frame, seen: r.seen };
       }
       default:
@@ -259,12 +268,12 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
             if (!x) return undefined;
             if (!x.raw) {
               const lo = Math.max(0, j - autoRadius), hi = Math.min(buf.length, j + autoRadius + 1);
-              x.raw = detectPaintedMask(buf.slice(lo, hi).map((y) => y.item.input), j - lo);
+              x.raw = detectPaintedMask(buf.slice(lo, hi).map((y) => y.input), j - lo);
             }
             return x.raw;
           };
-          const nbs = [k - 1, k + 1].flatMap((j) => (raw(j) ? [{ frame: buf[j].item.input, mask: raw(j)! }] : []));
-          const m = uniteWithNeighbours(s.item.input, raw(k)!, nbs);
+          const nbs = [k - 1, k + 1].flatMap((j) => (raw(j) ? [{ frame: buf[j].input, mask: raw(j)! }] : []));
+          const m = uniteWithNeighbours(s.input, raw(k)!, nbs);
           s.mask = dilate > 0 ? dilateMask(m, dilate) : m;
         }
       };
@@ -281,13 +290,15 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
         const slot = buf[next];
         const window = buf.slice(Math.max(0, next - temporalRadius), hi + 1);
         const filled = await fill(slot, window);
-        slot.item.mask = slot.mask;
+        const item = slot.item!;
+        slot.item = undefined;
+        item.mask = slot.mask;
         ms += performance.now() - t0;
         frames++;
         const cov = maskCoverage(slot.mask!);
         coverageSum += cov;
         if (cov > 0) framesWithHoles++;
-        slot.item.values = { ...slot.item.values, maskCoverage: +cov.toFixed(5) };
+        item.values = { ...item.values, maskCoverage: +cov.toFixed(5) };
         if (tuning.writeMask ?? true) {
           if (!maskEnc) maskEnc = await VideoEncoder.open({ out: maskFile, width, height, fps: ctx.video.fps, crf: 0, preset: 'veryfast', signal: ctx.signal });
           const rgb = createFrame(width, height);
@@ -295,7 +306,6 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
           for (let i = 0; i < md.length; i++) rgb.data.fill(md[i], 3 * i, 3 * i + 3);
           await maskEnc.write(rgb);
         }
-        const item = slot.item;
         item.frame = filled;
         next++;
         // Drop what the window no longer needs.
@@ -304,7 +314,7 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
           buf.splice(0, drop);
           next -= drop;
         }
-        const base = buf[0]?.item.index ?? item.index;
+        const base = buf[0]?.index ?? item.index;
         cache.keep(base, base + buf.length);
         return item;
       };
@@ -313,7 +323,7 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
           if (item.frame.width !== width || item.frame.height !== height) {
             throw new RestoreError('internal', `inpaint: frame ${item.frame.width}x${item.frame.height} is not the input size ${width}x${height} (inpaint must run first)`);
           }
-          const slot: Slot = { item };
+          const slot: Slot = { index: item.index, frame: item.frame, input: item.input, item };
           if (source) slot.mask = await source.next();
           buf.push(slot);
           // a known mask: this frame's flows with the one before can start now, well before the fill asks
