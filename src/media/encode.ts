@@ -133,7 +133,7 @@ export async function writeFileAtomic(dest: string, data: string | Uint8Array): 
     await fs.rename(tmp, dest);
   } catch (e: any) {
     await fs.rm(tmp, { force: true });
-    throw outputError(`cannot write ${dest}: ${describeFsError(e)}`);
+    throw outputError(`cannot write ${dest}: ${describeFsError(e)}`, undefined, e);
   }
 }
 

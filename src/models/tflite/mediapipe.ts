@@ -6,9 +6,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { modelError } from '../../errors.js';
+import { isRestoreError, modelError } from '../../errors.js';
 import { modelsDir } from '../../util/paths.js';
-import { tempSibling } from '../../media/encode.js';
+import { writeFileAtomic } from '../../media/encode.js';
 import { convertTflite, CONVERTER_VERSION, UnsupportedOpError } from './convert.js';
 
 export type MediapipeModel = 'face_detection_short_range' | 'face_detection_full_range' | 'face_landmark';
@@ -76,16 +76,13 @@ export function ensureMediapipeOnnx(name: MediapipeModel, log?: (m: string) => v
       if (e instanceof UnsupportedOpError) throw modelError(e.message);
       throw modelError(`${origin}: TFLite to ONNX conversion failed (${(e as Error).message})`);
     }
-    // (a temp name of its own: the workers of one process convert the same model at once, and
-    // with the pid alone one thread's rename took the file another was about to rename)
-    const tmp = tempSibling(dest);
+    // (through a temp name of its own: the workers of one process convert the same model at once)
     try {
       await fs.mkdir(dir, { recursive: true });
-      await fs.writeFile(tmp, onnx);
-      await fs.rename(tmp, dest);
+      await writeFileAtomic(dest, onnx);
     } catch (e: any) {
-      await fs.rm(tmp, { force: true }).catch(() => undefined);
-      throw modelError(`cannot write the converted model to ${dir} (${e?.code ?? e?.message})`, 'set RESTORE_MODELS_DIR to a writable folder');
+      const cause = isRestoreError(e) ? (e.cause as any) : e;
+      throw modelError(`cannot write the converted model to ${dir} (${cause?.code ?? cause?.message ?? e.message})`, 'set RESTORE_MODELS_DIR to a writable folder');
     }
     log?.(`converted ${name}.tflite to ONNX in ${(performance.now() - t0).toFixed(0)} ms → ${dest}`);
     return dest;
