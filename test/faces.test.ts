@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { FaceAnalyzer } from '../src/faces/analyzer.js';
+import { FaceAnalyzer, usableSmall } from '../src/faces/analyzer.js';
 import { ssdAnchors, SHORT_RANGE, FULL_RANGE, letterbox } from '../src/faces/blazeface.js';
 import { TargetSelector } from '../src/faces/select.js';
 import type { Face } from '../src/faces/types.js';
@@ -143,6 +143,43 @@ describe('FaceAnalyzer on real faces', () => {
     expect(await analyzer.analyze(frame)).toEqual([]);
     const grey: RgbFrame = { width: 320, height: 240, data: new Uint8Array(320 * 240 * 3).fill(128) };
     expect(await analyzer.analyze(grey)).toEqual([]);
+  });
+
+  it('detects on the input-size frame when given (the upscale stage input), meshes on the large one', async () => {
+    // the faces stage runs after upscaling: detection on the 4x smaller frame skips most of the
+    // letterbox's work and must find the same faces, mapped onto the large frame
+    const frames = (await clipFrames('astronaut-pan.mp4')).slice(0, 6);
+    const up = (p: { x: number; y: number }) => ({ x: (p.x + 0.5) * 4 - 0.5, y: (p.y + 0.5) * 4 - 0.5 });
+    let worst = 0, worstAnn = 0;
+    for (const [i, f] of frames.entries()) {
+      const big = await sharp(Buffer.from(f.data), { raw: { width: f.width, height: f.height, channels: 3 } }).resize(f.width * 4, f.height * 4, { kernel: 'lanczos3' }).raw().toBuffer();
+      const large: RgbFrame = { width: f.width * 4, height: f.height * 4, data: new Uint8Array(big) };
+      const before = { ...analyzer.timings };
+      const viaSmall = await analyzer.analyze(large, f);
+      const direct = await analyzer.analyze(large);
+      expect(analyzer.timings.detectCalls).toBe(before.detectCalls + 2);
+      expect(analyzer.timings.smallCalls).toBe(before.smallCalls + 1);
+      expect(viaSmall.length).toBe(1);
+      expect(direct.length).toBe(1);
+      // in the large frame's pixels: the box and the mesh agree with detection on the large frame
+      const a = viaSmall[0], b = direct[0];
+      expect(Math.abs(a.box.x - b.box.x)).toBeLessThan(0.04 * b.box.width);
+      expect(Math.abs(a.box.width / b.box.width - 1)).toBeLessThan(0.05);
+      worst = Math.max(worst, fiveError(a.five, b.five.map((p) => [p.x, p.y])).max);
+      worstAnn = Math.max(worstAnn, fiveError(a.five, ann.clips['astronaut-pan.mp4'].frames[i].map(([x, y]: number[]) => { const p = up({ x, y }); return [p.x, p.y]; })).mean);
+    }
+    console.log(`detection on the small frame: five points within ${worst.toFixed(2)} px of detection on the 4x frame; mean error vs annotation ${worstAnn.toFixed(2)} px at 4x (worst frame)`);
+    expect(worst).toBeLessThan(4); // at 4x: ~1 px of the small frame
+    expect(worstAnn).toBeLessThan(12); // the annotation bound of the small frame (3 px), at 4x
+  });
+
+  it('uses the small frame only when it can stand for the large one', () => {
+    const fr = (w: number, h: number): RgbFrame => ({ width: w, height: h, data: new Uint8Array(0) });
+    expect(usableSmall(fr(480, 480), fr(120, 120), 128)).toBe(true);
+    expect(usableSmall(fr(480, 360), fr(120, 90), 128)).toBe(true);
+    expect(usableSmall(fr(480, 480), fr(480, 480), 128)).toBe(false); // not smaller
+    expect(usableSmall(fr(512, 512), fr(64, 64), 128)).toBe(false); // below 3/4 of the detector's input: the large frame has more
+    expect(usableSmall(fr(480, 480), fr(120, 160), 128)).toBe(false); // another aspect: not the same picture
   });
 
   it('finds a small face in a large frame (full-range model / tiled fallback)', async () => {

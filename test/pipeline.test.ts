@@ -54,6 +54,8 @@ describe('default pipeline on pan-swap-x4 (16 frames)', () => {
     expect(by.upscale).toMatchObject({ ran: true, backend: 'lanczos+backproject' });
     expect(by.faces.ran).toBe(true);
     expect(by.faces.details?.framesWithFaces).toBe(16);
+    // detection ran on the 96x96 input (the upscale stage's), the meshes on the 384x384 output
+    expect(by.faces.details?.detectOnInputSize).toBe(16);
     expect(by['restore-face']).toMatchObject({ ran: false });
     expect(by['restore-face'].reason).toMatch(/no face restoration model installed/);
     expect(by.swap).toMatchObject({ ran: true, backend: 'mesh' });

@@ -266,11 +266,11 @@ function warpBicubicFast(src: RgbFrame, inv: Affine, width: number, height: numb
 }
 
 function warpBilinear(src: RgbFrame, inv: Affine, width: number, height: number): RgbFrame {
-  const { width: W, height: H, data: s } = src;
-  const data = new Uint8Array(width * height * 3);
   const footprint = Math.max(Math.hypot(inv[0], inv[3]), Math.hypot(inv[1], inv[4]));
   const n = superSamples(footprint);
   if (n === 1) return warpBilinearOneTap(src, inv, width, height);
+  const { width: W, height: H, data: s } = src;
+  const data = new Uint8Array(width * height * 3);
   // n x n bilinear samples per pixel at offsets (i + 0.5) / n - 0.5, averaged. The products
   // of the matrix with the sample coordinates are taken once per column and per row; the sums
   // keep their order, so the bytes are those of the plain per-sample loop.

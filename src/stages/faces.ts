@@ -46,8 +46,9 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
   let frames = 0, withFaces = 0, faces = 0, interpolated = 0, selected = 0, ms = 0;
   // what the workers' analyzers did (their timings come back with each frame)
   let remote = zeroTimings();
-  const analyzeInPool = async (pool: WorkerPool, frame: RgbFrame): Promise<Face[]> => {
-    const args: FacesTaskArgs = { frame: cloneFrame(frame), device, minFaceSize: ctx.minFaceSize };
+  const analyzeInPool = async (pool: WorkerPool, frame: RgbFrame, low: RgbFrame | undefined): Promise<Face[]> => {
+    // (the frame is copied, the later stages still need it; the input-size one is small)
+    const args: FacesTaskArgs = { frame: cloneFrame(frame), low, device, minFaceSize: ctx.minFaceSize };
     const r = await pool.call<{ faces: Face[]; timings: AnalyzerTimings }>({ op: 'task', name: 'faces.analyze', args }, transferable(args.frame.data));
     remote = combineTimings(remote, r.timings);
     return r.faces;
@@ -71,7 +72,8 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
           const t = performance.now();
           // with workers: the whole analysis (its resizes and crops too) in a worker, several frames at once
           const a = await opened(); // the analyzer's sessions (the workers' too) are ready
-          const found = pool ? await analyzeInPool(pool, item.frame) : await a.analyze(item.frame);
+          // (detection on the upscale stage's input, the meshes on the upscaled frame)
+          const found = pool ? await analyzeInPool(pool, item.frame, item.low) : await a.analyze(item.frame, item.low);
           ms += performance.now() - t;
           return { item, found };
         },
@@ -126,6 +128,8 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
           trackList: tracks,
           targets: selector.decisions(),
           detectMsPerFrame: tm.detectCalls ? +(tm.detectMs / tm.detectCalls).toFixed(2) : 0,
+          // detections that ran on the upscale stage's input instead of the upscaled frame
+          detectOnInputSize: tm.smallCalls,
           meshMsPerFace: tm.meshCalls ? +(tm.meshMs / tm.meshCalls).toFixed(2) : 0,
           fullRangeCalls: tm.fullRangeCalls,
           rejectedDetections: tm.rejected,

@@ -54,6 +54,8 @@ const analyzers = new Map<string, Promise<FaceAnalyzer>>();
 
 export interface FacesTaskArgs {
   frame: RgbFrame;
+  /** The same picture at the input size (FrameItem.low): detection runs on it. */
+  low?: RgbFrame;
   device: DeviceRequest;
   minFaceSize?: number;
 }
@@ -70,7 +72,7 @@ export const tasks: Record<string, (args: any) => TaskResult | Promise<TaskResul
     }
     const analyzer = await made;
     const t0 = { ...analyzer.timings };
-    const faces = await analyzer.analyze(a.frame);
+    const faces = await analyzer.analyze(a.frame, a.low);
     const timings = combineTimings(analyzer.timings, t0, -1);
     return { value: { faces, timings, provider: analyzer.provider }, transfer: transferable(...faces.map((f) => f.mesh)) };
   },

@@ -395,6 +395,7 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
           const done = (rgb: RgbFrame, frame: RgbFrame, err: number, out: YuvPlanes) => {
             residual += err;
             item.planes = { planes: out, rgb };
+            item.low = p.lr;
             item.frame = frame;
             rescaleFaces(item, sx, sy);
             return item;
@@ -429,6 +430,7 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
         }
         // The RGB the planes stand for; the encoder writes the planes where no later stage changed it.
         item.planes = { planes, rgb: planesToRgb(planes, colour) };
+        item.low = p.lr;
         item.frame = p.frame;
         rescaleFaces(item, sx, sy);
         return item;
