@@ -15,6 +15,8 @@ import { defaultOptions, runRestore, type RunResult } from '../src/pipeline/run.
 import { silentLogger } from '../src/util/log.js';
 import { closeWorkers, configureWorkers, CostMeter, costScope, getPool } from '../src/workers/pool.js';
 import { affineImageModel } from './helpers/tiny-models.js';
+import { FaceAnalyzer } from '../src/faces/analyzer.js';
+import { analyzeFacesRemote } from '../src/stages/threads/remote.js';
 import { fixture, tempDir } from './helpers/media.js';
 
 const tmp = tempDir('restore-workers-');
@@ -64,6 +66,27 @@ describe('worker pool', () => {
     const want = { after: frameMetrics(out, ref, 4), before: frameMetrics(before, ref, 4) };
     const got = await scoreFrame({ out: mk(1), ref: mk(2), before: mk(3), width: w, height: h, index: 4 });
     expect(got).toEqual(want);
+  });
+
+  it('analyzes faces in a worker (models and pre-processing) exactly as on the main thread', async () => {
+    // the faces stage and the inpaint stage's face prior both send whole analyses to the pool
+    const info = await probeVideo(fixture('videos', 'astronaut-pan.mp4'));
+    const frames = [];
+    for await (const f of decodeFrames(info, { maxFrames: 2 })) frames.push(f);
+    configureWorkers(0);
+    expect(await analyzeFacesRemote(frames[0], { device: 'cpu' })).toBeUndefined();
+    const local = await FaceAnalyzer.create({ device: 'cpu' });
+    configureWorkers(2);
+    for (const f of frames) {
+      const want = await local.analyze(f);
+      const copy = f.data.slice();
+      const got = (await analyzeFacesRemote(f, { device: 'cpu' }))!;
+      expect(want.length).toBe(1);
+      expect(got.faces).toEqual(want);
+      expect(got.timings.detectCalls).toBe(1);
+      expect(got.timings.meshCalls).toBe(1);
+      expect(Buffer.compare(Buffer.from(f.data), Buffer.from(copy))).toBe(0); // the caller's frame is kept
+    }
   });
 
   it('a channel keeps order, reads at most `ahead` items early, and passes errors on', async () => {

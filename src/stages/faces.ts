@@ -3,11 +3,11 @@
  * filling, smoothing) and select the target faces; sets `item.faces` in the coordinates of
  * `item.frame` (the stage runs after upscaling). Frames leave `lookahead` frames late, in order.
  */
-import { combineTimings, FaceAnalyzer, zeroTimings, type AnalyzerTimings } from '../faces/analyzer.js';
+import { combineTimings, FaceAnalyzer, zeroTimings } from '../faces/analyzer.js';
 import type { Face } from '../faces/types.js';
 import type { RgbFrame } from '../media/frame.js';
-import { getPool, transferable, type WorkerPool } from '../workers/pool.js';
-import type { FacesTaskArgs } from './threads/tasks.js';
+import { getPool } from '../workers/pool.js';
+import { analyzeFacesRemote } from './threads/remote.js';
 import { loadIdentity } from '../faces/identity.js';
 import { identityTarget, TargetSelector, type TargetSelectorOptions } from '../faces/select.js';
 import { FaceTracker } from '../faces/track.js';
@@ -46,10 +46,8 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
   let frames = 0, withFaces = 0, faces = 0, interpolated = 0, selected = 0, ms = 0;
   // what the workers' analyzers did (their timings come back with each frame)
   let remote = zeroTimings();
-  const analyzeInPool = async (pool: WorkerPool, frame: RgbFrame, low: RgbFrame | undefined): Promise<Face[]> => {
-    // (the frame is copied, the later stages still need it; the input-size one is small)
-    const args: FacesTaskArgs = { frame: cloneFrame(frame), low, device, minFaceSize: ctx.minFaceSize };
-    const r = await pool.call<{ faces: Face[]; timings: AnalyzerTimings }>({ op: 'task', name: 'faces.analyze', args }, transferable(args.frame.data));
+  const analyzeInPool = async (frame: RgbFrame, low: RgbFrame | undefined): Promise<Face[]> => {
+    const r = (await analyzeFacesRemote(frame, { low, device, minFaceSize: ctx.minFaceSize }))!;
     remote = combineTimings(remote, r.timings);
     return r.faces;
   };
@@ -73,7 +71,7 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
           // with workers: the whole analysis (its resizes and crops too) in a worker, several frames at once
           const a = await opened(); // the analyzer's sessions (the workers' too) are ready
           // (detection on the upscale stage's input, the meshes on the upscaled frame)
-          const found = pool ? await analyzeInPool(pool, item.frame, item.low) : await a.analyze(item.frame, item.low);
+          const found = pool ? await analyzeInPool(item.frame, item.low) : await a.analyze(item.frame, item.low);
           ms += performance.now() - t;
           return { item, found };
         },

@@ -34,6 +34,7 @@ import { spatialFill } from './patchmatch.js';
 import { FlowCache, prepareWindowFrame, temporalFill, type WindowFlowJob, type WindowFrame } from './propagate.js';
 import type { FlowField } from '../../flow/flow.js';
 import { getPool, transferable } from '../../workers/pool.js';
+import { analyzeFacesRemote } from '../threads/remote.js';
 
 export const INPAINT_BACKENDS = ['auto', 'mat', 'lama', 'builtin', 'spatial', 'harmonic', 'none'] as const;
 
@@ -170,7 +171,8 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
     const analyzer = await analyzerReady;
     let faces: Face[];
     try {
-      faces = await analyzer.analyze(filled);
+      // with workers, the whole analysis runs in one (the models and their pre-processing)
+      faces = (await analyzeFacesRemote(filled, { device: ctx.device ?? 'auto' }))?.faces ?? (await analyzer.analyze(filled));
     } catch (e) {
       ctx.log.debug(`inpaint: face analysis failed on frame ${index}: ${(e as Error).message}`);
       return filled;

@@ -1,6 +1,6 @@
 /**
  * Main-thread handles on work that runs in the pool: the temporal smoother of one run (an
- * actor, since each frame needs the previous output) and the per-frame scoring task.
+ * actor, since each frame needs the previous output), face analysis and the per-frame scoring task.
  */
 import type { Face } from '../../faces/types.js';
 import type { Mask, RgbFrame } from '../../media/frame.js';
@@ -10,7 +10,9 @@ import { mapOrdered } from '../kit.js';
 import type { TemporalFrameResult, TemporalMotion, TemporalOptions, TemporalPrepared } from '../temporal/smoother.js';
 import type { FlowPlane } from '../../metrics/flicker.js';
 import { getPool, RemoteActor, transferable } from '../../workers/pool.js';
-import type { MetricsTaskArgs } from './tasks.js';
+import type { FacesTaskArgs, MetricsTaskArgs } from './tasks.js';
+import type { AnalyzerTimings } from '../../faces/analyzer.js';
+import type { DeviceRequest } from '../../models/session.js';
 
 export interface SmootherLike {
   reset(): void | Promise<void>;
@@ -77,4 +79,19 @@ export async function scoreFrameRemote(a: MetricsTaskArgs): Promise<{ after: Fra
   const pool = getPool();
   if (!pool) return undefined;
   return pool.call({ op: 'task', name: 'metrics.frame', args: a }, transferable(a.out.data, a.ref.data, a.before?.data));
+}
+
+/**
+ * FaceAnalyzer.analyze in a worker (its letterbox, crops and decoding too, not only the model
+ * runs), or undefined with --workers 0. The frame is copied (the caller keeps it); `low`
+ * (FrameItem.low) is copied too.
+ */
+export async function analyzeFacesRemote(
+  frame: RgbFrame,
+  opts: { low?: RgbFrame; device: DeviceRequest; minFaceSize?: number },
+): Promise<{ faces: Face[]; timings: AnalyzerTimings } | undefined> {
+  const pool = getPool();
+  if (!pool) return undefined;
+  const args: FacesTaskArgs = { frame: { width: frame.width, height: frame.height, data: frame.data.slice() }, low: opts.low, device: opts.device, minFaceSize: opts.minFaceSize };
+  return pool.call({ op: 'task', name: 'faces.analyze', args }, transferable(args.frame.data));
 }
