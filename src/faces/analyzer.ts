@@ -123,7 +123,7 @@ export class FaceAnalyzer {
    * resolution, e.g. the upscale stage's input) when that is enough for the detector: its
    * detections are scaled onto `frame` (edge coordinates: x * frame.width / small.width).
    * The detector sees a 128x128 letterbox either way; shrinking the large frame to it is most
-   * of the detection's pre-processing (480 -> 128: ~6 ms a frame, as long as the model run).
+   * of the detection's pre-processing (480 -> 128: ~5 ms a frame, longer than the ~2 ms run).
    */
   private async detectShort(frame: RgbFrame, small?: RgbFrame): Promise<RawDetection[]> {
     if (!small || !usableSmall(frame, small, this.short.spec.inputSize)) return this.runDetector(this.short, frame);

@@ -17,8 +17,8 @@ export interface FrameItem {
   /** The decoded input frame, never modified (before/after thumbnails, metrics). */
   input: RgbFrame;
   /**
-   * The frame as the upscale stage received it (input size, inpainted), set when that stage
-   * changed the size: the faces stage detects on it (the detector's input is smaller still).
+   * The frame as the upscale stage received it (input size, inpainted), set by that stage:
+   * the faces stage detects on it (the detector's input is smaller still).
    */
   low?: RgbFrame;
   /** Hole mask at the input size (255 = hole), when a mask source was given. */

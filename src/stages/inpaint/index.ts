@@ -172,7 +172,7 @@ export async function createInpaintStage(opts: RestoreOptions, ctx: InpaintStage
     let faces: Face[];
     try {
       // with workers, the whole analysis runs in one (the models and their pre-processing)
-      faces = (await analyzeFacesRemote(filled, { device: ctx.device ?? 'auto' }))?.faces ?? (await analyzer.analyze(filled));
+      faces = (await analyzeFacesRemote(filled, { device: ctx.device }))?.faces ?? (await analyzer.analyze(filled));
     } catch (e) {
       ctx.log.debug(`inpaint: face analysis failed on frame ${index}: ${(e as Error).message}`);
       return filled;

@@ -3,7 +3,7 @@
  * actor, since each frame needs the previous output), face analysis and the per-frame scoring task.
  */
 import type { Face } from '../../faces/types.js';
-import type { Mask, RgbFrame } from '../../media/frame.js';
+import { cloneFrame, type Mask, type RgbFrame } from '../../media/frame.js';
 import type { FrameMetrics } from '../../metrics/types.js';
 import type { FrameItem } from '../types.js';
 import { mapOrdered } from '../kit.js';
@@ -92,6 +92,6 @@ export async function analyzeFacesRemote(
 ): Promise<{ faces: Face[]; timings: AnalyzerTimings } | undefined> {
   const pool = getPool();
   if (!pool) return undefined;
-  const args: FacesTaskArgs = { frame: { width: frame.width, height: frame.height, data: frame.data.slice() }, low: opts.low, device: opts.device, minFaceSize: opts.minFaceSize };
+  const args: FacesTaskArgs = { frame: cloneFrame(frame), low: opts.low, device: opts.device, minFaceSize: opts.minFaceSize };
   return pool.call({ op: 'task', name: 'faces.analyze', args }, transferable(args.frame.data));
 }

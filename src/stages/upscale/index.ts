@@ -331,7 +331,6 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
     name: 'upscale',
     backend: bp ? `${backend}+backproject` : backend,
     async *run(input, runCtx) {
-      const lowRes = new WeakMap<FrameItem, RgbFrame>();
       // The decoder kept the stored planes (all frames or none): scale those, with what the
       // stages before changed merged in, so ffmpeg scales exactly what it would scale itself.
       const it = input[Symbol.asyncIterator]();
@@ -347,7 +346,7 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
         { from: ctx.inputSize, to: target, flags, param0, colour, pixFmt: ctx.pixFmt, inputPlanes },
         (item) => (inputPlanes ? { data: planesForEncode(item.planes!, item.frame, colour) } : item.frame),
         (item, planes) => {
-          lowRes.set(item, item.frame);
+          item.low = item.frame; // the input-size frame: the model's input, and the faces stage detects on it
           item.planes = { planes, rgb: item.frame };
         },
         { signal: runCtx.signal },
@@ -395,7 +394,6 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
           const done = (rgb: RgbFrame, frame: RgbFrame, err: number, out: YuvPlanes) => {
             residual += err;
             item.planes = { planes: out, rgb };
-            item.low = p.lr;
             item.frame = frame;
             rescaleFaces(item, sx, sy);
             return item;
@@ -430,7 +428,6 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
         }
         // The RGB the planes stand for; the encoder writes the planes where no later stage changed it.
         item.planes = { planes, rgb: planesToRgb(planes, colour) };
-        item.low = p.lr;
         item.frame = p.frame;
         rescaleFaces(item, sx, sy);
         return item;
@@ -444,7 +441,7 @@ export async function createUpscaleStage(opts: RestoreOptions, ctx: UpscaleConte
       const ahead = up ? modelFramesInFlight() : 1;
       const inFlight: { item: FrameItem; lr: RgbFrame; out?: Promise<RgbFrame> }[] = [];
       const start = (item: FrameItem) => {
-        const lr = lowRes.get(item)!;
+        const lr = item.low!;
         const out = up?.upscale(lr, runCtx.signal);
         out?.catch(() => undefined); // awaited in order below
         inFlight.push({ item, lr, out });
