@@ -7,7 +7,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { modelError } from '../errors.js';
-import { addRunCost, getPool, poolKey, transferable, type WorkerPool } from '../workers/pool.js';
+import { isMainThread } from 'node:worker_threads';
+import { addRunCost, getPool, poolKey, threadCpuMs, transferable, type WorkerPool } from '../workers/pool.js';
 
 export type DeviceRequest = 'auto' | 'cpu' | 'cuda';
 export interface LoadedSession {
@@ -132,21 +133,27 @@ class WorkerSession {
   }
 }
 
-/** Times `session.run` (raw model time) for the stage that called it, on the main thread. */
+/**
+ * Times `session.run` (raw model time) for the stage that called it: wall time on the main
+ * thread, the thread's CPU time in a pool worker (as the worker's own model calls, and as the
+ * stage's work there is counted: a wall clock would also count the time other threads held the
+ * core, and flatter the stage's ratio to its model time on a busy machine).
+ */
 function timed(session: ort.InferenceSession): ort.InferenceSession {
   const run = session.run.bind(session);
+  const clock = isMainThread ? () => performance.now() : threadCpuMs;
   return new Proxy(session, {
     get(target, prop, receiver) {
       if (prop === 'run') {
         return async (...args: Parameters<typeof run>) => {
           // onnxruntime-node runs the model synchronously in a setImmediate callback: one queued
           // just before it starts the clock right when the model starts (not while it waits).
-          let t0 = performance.now();
-          setImmediate(() => (t0 = performance.now()));
+          let t0 = clock();
+          setImmediate(() => (t0 = clock()));
           try {
             return await run(...args);
           } finally {
-            addRunCost(performance.now() - t0);
+            addRunCost(clock() - t0);
           }
         };
       }
