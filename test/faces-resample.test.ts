@@ -3,7 +3,7 @@
  * detector's letterbox) against plain per-sample references written here: same bytes.
  */
 import { describe, expect, it } from 'vitest';
-import { warpAffine, invertAffine, type Affine } from '../src/faces/align.js';
+import { warpAffine, warpAffineTensor, invertAffine, type Affine } from '../src/faces/align.js';
 import { letterbox } from '../src/faces/blazeface.js';
 import type { RgbFrame } from '../src/media/frame.js';
 
@@ -94,8 +94,28 @@ describe('face analyzer resampling', () => {
     }
   });
 
+  it('the one-sample bilinear warp (mesh crops of small faces) gives the bytes of the per-sample definition, and the model-input warp those bytes / 255', () => {
+    const src = noise(300, 260, 11);
+    // enlarging, mild shrinking (below the 1.5x supersampling threshold), and shrinking by 2.6x
+    // crops centred near each corner: they reach past the frame's edges (replicated border)
+    const cases = [0.6, 1.3, 2.6].flatMap((shrink) => [[shrink, 10, 12], [shrink, 292, 251]] as const);
+    for (const [shrink, cx, cy] of cases) {
+      const n = shrink > 1.5 ? 3 : 1;
+      const a = -0.4, k = 1 / shrink;
+      const c = Math.cos(a) * k, sn = Math.sin(a) * k;
+      const m: Affine = [c, -sn, 48 - (c * cx - sn * cy), sn, c, 40 - (sn * cx + c * cy)];
+      const want = referenceWarp(src, m, 96, 80, n);
+      expect(Buffer.compare(Buffer.from(warpAffine(src, m, 96, 80, 'bilinear').data), Buffer.from(want)), `shrink ${shrink}`).toBe(0);
+      const t = warpAffineTensor(src, m, 96, 80);
+      expect(t.length).toBe(want.length);
+      let bad = 0;
+      for (let i = 0; i < t.length; i++) if (t[i] !== Math.fround(want[i] / 255)) bad++;
+      expect(bad, `shrink ${shrink}: tensor values that are not byte / 255`).toBe(0);
+    }
+  });
+
   it('the letterbox (detector input) equals its definition, square and non-square frames', () => {
-    for (const [w, h] of [[480, 480], [333, 190], [97, 211]] as const) {
+    for (const [w, h] of [[480, 480], [333, 190], [97, 211], [120, 120], [100, 60]] as const) {
       const f = noise(w, h, w + h);
       const got = letterbox(f, 128).tensor;
       const want = referenceLetterbox(f, 128);

@@ -7,7 +7,7 @@
 import type { RgbFrame } from '../media/frame.js';
 import { openModel } from '../models/registry.js';
 import { ort, type DeviceRequest } from '../models/session.js';
-import { applyAffine, invertAffine, warpAffine } from './align.js';
+import { applyAffine, invertAffine, warpAffineTensor } from './align.js';
 import { boxIou, decodeDetections, FULL_RANGE, letterbox, SHORT_RANGE, ssdAnchors, type BlazeFaceSpec, type RawDetection } from './blazeface.js';
 import { fiveFromKeypoints, fiveFromMesh, MESH_INPUT, MESH_POINTS, roiFromDetection, roiMatrix, type Roi } from './mesh.js';
 import type { Face } from './types.js';
@@ -210,9 +210,8 @@ export class FaceAnalyzer {
     try {
       this.timings.meshCalls++;
       const m = roiMatrix(roi, MESH_INPUT);
-      const crop = warpAffine(frame, m, MESH_INPUT, MESH_INPUT, 'bilinear');
-      const x = new Float32Array(MESH_INPUT * MESH_INPUT * 3);
-      for (let i = 0; i < x.length; i++) x[i] = crop.data[i] / 255;
+      // the crop's bytes / 255, without the crop
+      const x = warpAffineTensor(frame, m, MESH_INPUT, MESH_INPUT);
       const res = await this.mesh.session.run({ [this.mesh.input]: new ort.Tensor('float32', x, [1, MESH_INPUT, MESH_INPUT, 3]) });
       const raw = res[this.mesh.outputs[0]].data as Float32Array;
       const logit = (res[this.mesh.outputs[1]].data as Float32Array)[0];

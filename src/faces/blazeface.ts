@@ -119,7 +119,16 @@ export function letterbox(frame: RgbFrame, size: number): Letterbox {
       const w0 = ws[k], w1 = ws[k + 1], w2 = ws[k + 2], w3 = ws[k + 3];
       for (let i = 0; i < rowLen; i++) dst[i] = f(f(f(dst[i] + s0[i] * w0) + s1[i] * w1) + s2[i] * w2) + s3[i] * w3;
     }
-    for (; k < nt; k++) {
+    // the last one to three taps in one pass too (enlarging, as from a small input frame: two)
+    if (nt - k === 3) {
+      const s0 = data.subarray(sb[k], sb[k] + rowLen), s1 = data.subarray(sb[k + 1], sb[k + 1] + rowLen), s2 = data.subarray(sb[k + 2], sb[k + 2] + rowLen);
+      const w0 = ws[k], w1 = ws[k + 1], w2 = ws[k + 2];
+      for (let i = 0; i < rowLen; i++) dst[i] = f(f(dst[i] + s0[i] * w0) + s1[i] * w1) + s2[i] * w2;
+    } else if (nt - k === 2) {
+      const s0 = data.subarray(sb[k], sb[k] + rowLen), s1 = data.subarray(sb[k + 1], sb[k + 1] + rowLen);
+      const w0 = ws[k], w1 = ws[k + 1];
+      for (let i = 0; i < rowLen; i++) dst[i] = f(dst[i] + s0[i] * w0) + s1[i] * w1;
+    } else if (nt - k === 1) {
       // (row views: the same sums, about a third faster than indexing the whole planes)
       const src = data.subarray(sb[k], sb[k] + rowLen);
       const w = ws[k];
@@ -128,20 +137,29 @@ export function letterbox(frame: RgbFrame, size: number): Letterbox {
   }
   const tensor = new Float32Array(size * size * 3).fill(-1);
   const TX = rx.T;
+  // per column: its non-zero taps (a zero tap adds nothing to the sums) and its coverage; edge
+  // pixels only partly covered by the image are blended with the black padding
+  const nx = new Int32Array(size), xo = new Int32Array(size * TX), xw = new Float64Array(size * TX), covX = new Float64Array(size);
+  for (let x = x0; x < x1; x++) {
+    for (let k = 0; k < TX; k++) {
+      const w = rx.wts[x * TX + k];
+      if (w === 0) continue;
+      xo[x * TX + nx[x]] = rx.idx[x * TX + k] * 3;
+      xw[x * TX + nx[x]++] = w;
+    }
+    covX[x] = Math.min(1, Math.min(x + 1, offsetX + nw) - Math.max(x, offsetX));
+  }
   for (let y = y0; y < y1; y++) {
     const tb = (y - y0) * W * 3;
     const cy = Math.min(1, Math.min(y + 1, offsetY + nh) - Math.max(y, offsetY));
     for (let x = x0; x < x1; x++) {
       let r = 0, g = 0, b = 0;
-      for (let k = 0; k < TX; k++) {
-        const w = rx.wts[x * TX + k];
-        const o = tb + rx.idx[x * TX + k] * 3;
+      for (let k = x * TX, e = k + nx[x]; k < e; k++) {
+        const w = xw[k], o = tb + xo[k];
         r += tmp[o] * w; g += tmp[o + 1] * w; b += tmp[o + 2] * w;
       }
-      // Edge pixels only partly covered by the image are blended with the black padding.
-      const cov = Math.min(1, Math.min(x + 1, offsetX + nw) - Math.max(x, offsetX)) * cy;
       const t = (y * size + x) * 3;
-      const k = cov / 127.5;
+      const k = (covX[x] * cy) / 127.5;
       tensor[t] = r * k - 1; tensor[t + 1] = g * k - 1; tensor[t + 2] = b * k - 1;
     }
   }
