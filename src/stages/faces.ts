@@ -46,9 +46,13 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
   let frames = 0, withFaces = 0, faces = 0, interpolated = 0, selected = 0, ms = 0;
   // what the workers' analyzers did (their timings come back with each frame)
   let remote = zeroTimings();
-  const analyzeInPool = async (frame: RgbFrame, low: RgbFrame | undefined): Promise<Face[]> => {
+  // copies of frames the workers analysed, by index: the frame before the face stages (item.base)
+  // without a second copy on the main thread
+  const copies = new Map<number, RgbFrame>();
+  const analyzeInPool = async (index: number, frame: RgbFrame, low: RgbFrame | undefined): Promise<Face[]> => {
     const r = (await analyzeFacesRemote(frame, { low, device, minFaceSize: ctx.minFaceSize }))!;
     remote = combineTimings(remote, r.timings);
+    copies.set(index, r.frame);
     return r.faces;
   };
 
@@ -71,7 +75,7 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
           // with workers: the whole analysis (its resizes and crops too) in a worker, several frames at once
           const a = await opened(); // the analyzer's sessions (the workers' too) are ready
           // (detection on the upscale stage's input, the meshes on the upscaled frame)
-          const found = pool ? await analyzeInPool(item.frame, item.low) : await a.analyze(item.frame, item.low);
+          const found = pool ? await analyzeInPool(item.index, item.frame, item.low) : await a.analyze(item.frame, item.low);
           ms += performance.now() - t;
           return { item, found };
         },
@@ -88,7 +92,9 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
         const chosen = await selector.select(item.frame, tracked);
         selected += chosen.length;
         item.faces = chosen;
-        if (chosen.length) item.base = cloneFrame(item.frame);
+        const copy = copies.get(index);
+        copies.delete(index);
+        if (chosen.length) item.base = copy ?? cloneFrame(item.frame);
         (item.values ??= {}).faces = tracked.length;
         ms += performance.now() - t;
         return item;

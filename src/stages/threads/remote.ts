@@ -84,12 +84,13 @@ export async function scoreFrameRemote(a: MetricsTaskArgs): Promise<{ after: Fra
 /**
  * FaceAnalyzer.analyze in a worker (its letterbox, crops and decoding too, not only the model
  * runs), or undefined with --workers 0. The frame is copied (the caller keeps it); `low`
- * (FrameItem.low) is copied too.
+ * (FrameItem.low) is copied too. The copy comes back as `frame`, the same bytes: a copy of the
+ * frame the caller may keep without making another.
  */
 export async function analyzeFacesRemote(
   frame: RgbFrame,
   opts: { low?: RgbFrame; device: DeviceRequest; minFaceSize?: number },
-): Promise<{ faces: Face[]; timings: AnalyzerTimings } | undefined> {
+): Promise<{ faces: Face[]; timings: AnalyzerTimings; frame: RgbFrame } | undefined> {
   const pool = getPool();
   if (!pool) return undefined;
   const args: FacesTaskArgs = { frame: cloneFrame(frame), low: opts.low, device: opts.device, minFaceSize: opts.minFaceSize };

@@ -74,7 +74,8 @@ export const tasks: Record<string, (args: any) => TaskResult | Promise<TaskResul
     const t0 = { ...analyzer.timings };
     const faces = await analyzer.analyze(a.frame, a.low);
     const timings = combineTimings(analyzer.timings, t0, -1);
-    return { value: { faces, timings, provider: analyzer.provider }, transfer: transferable(...faces.map((f) => f.mesh)) };
+    // the frame goes back too (unchanged): the faces stage keeps it as the frame before the face stages
+    return { value: { faces, timings, provider: analyzer.provider, frame: a.frame }, transfer: transferable(a.frame.data, ...faces.map((f) => f.mesh)) };
   },
   /** One optical flow (the inpaint fill's window, the back-projection's neighbours). */
   flow(j: FlowJob): TaskResult {
