@@ -3,6 +3,7 @@
  * channels, and the promise that the pool changes nothing in the output: --workers 0 and the
  * default give bit-identical frames at --crf 0.
  */
+import { readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeFrames } from '../src/media/decode.js';
@@ -13,7 +14,7 @@ import { loadSession, ort } from '../src/models/session.js';
 import { Channel } from '../src/pipeline/chain.js';
 import { defaultOptions, runRestore, type RunResult } from '../src/pipeline/run.js';
 import { silentLogger } from '../src/util/log.js';
-import { closeWorkers, configureWorkers, CostMeter, costScope, getPool } from '../src/workers/pool.js';
+import { closeWorkers, configureWorkers, CostMeter, costScope, getPool, threadCpuMs } from '../src/workers/pool.js';
 import { affineImageModel } from './helpers/tiny-models.js';
 import { FaceAnalyzer } from '../src/faces/analyzer.js';
 import { analyzeFacesRemote } from '../src/stages/threads/remote.js';
@@ -86,7 +87,68 @@ describe('worker pool', () => {
       expect(got.timings.detectCalls).toBe(1);
       expect(got.timings.meshCalls).toBe(1);
       expect(Buffer.compare(Buffer.from(f.data), Buffer.from(copy))).toBe(0); // the caller's frame is kept
+      // the worker's copy comes back, the same bytes in a buffer of its own (the faces stage's item.base)
+      expect(Buffer.compare(Buffer.from(got.frame.data), Buffer.from(copy))).toBe(0);
+      expect(got.frame.data.buffer).not.toBe(f.data.buffer);
     }
+    // the analysis's model time is the worker thread's CPU time, inside the task's CPU time
+    const meter = new CostMeter();
+    await costScope.run(meter, () => analyzeFacesRemote(frames[0], { device: 'cpu' }));
+    expect(meter.runs).toBe(2); // detector + mesh
+    expect(meter.runMs).toBeGreaterThan(0);
+    expect(meter.runMs).toBeLessThanOrEqual(meter.workerMs);
+  });
+
+  it("the thread clock: each thread's own CPU time, and pools opened and closed leave no file open", async () => {
+    // work until the thread's clock has moved 10 ms (at most 10 s of wall time, on a busy machine)
+    const c0 = threadCpuMs(), t0 = performance.now();
+    let x = 0;
+    while (threadCpuMs() - c0 < 10 && performance.now() - t0 < 10_000) for (let i = 0; i < 1e5; i++) x += Math.sqrt(i);
+    const used = threadCpuMs() - c0, wall = performance.now() - t0;
+    expect(x).toBeGreaterThan(0);
+    // one thread's CPU time: it advances while the thread works, never faster than the wall clock
+    expect(used).toBeGreaterThanOrEqual(10);
+    expect(used).toBeLessThanOrEqual(wall + 1);
+    const open = () => readdirSync('/proc/self/fd').map((f) => { try { return `${f} ${readlinkSync(`/proc/self/fd/${f}`)}`; } catch { return f; } });
+    const fds = () => open().length;
+    const w = 33, h = 21;
+    const mk = (seed: number) => ({ width: w, height: h, data: seeded(w * h * 3, seed) });
+    const cycle = async () => {
+      configureWorkers(2);
+      // every worker answers once (a worker terminated while it still loads its modules can leave
+      // those files open: Node's doing, and no run closes a pool that early but a test would)
+      await getPool()!.broadcast({ op: 'ort.release', key: 'none' });
+      await scoreFrame({ out: mk(1), ref: mk(2), width: w, height: h, index: 0 }); // each worker reads its clock
+      configureWorkers(0);
+      await closeWorkers();
+    };
+    // (a terminated worker's loop and the files it opened close just after terminate() resolves,
+    // later on a busy machine): wait up to 10 s for the count to reach `target`, or until it has
+    // not fallen for `quiet` polls
+    const settle = async (target: number, quiet = Infinity) => {
+      let n = fds(), still = 0;
+      for (let t = 0; t < 200 && n > target && still < quiet; t++) {
+        await new Promise((r) => setTimeout(r, 50));
+        const m = fds();
+        still = m < n ? 0 : still + 1;
+        n = m;
+      }
+      return n;
+    };
+    await cycle(); // one pool first: whatever the process opens once stays out of the count
+    const before = await settle(0, 10);
+    const was = open();
+    for (let i = 0; i < 4; i++) await cycle();
+    // within one pool too: its workers read their clocks for every task without opening a file each time
+    configureWorkers(2);
+    await Promise.all([0, 1, 2, 3].map((k) => scoreFrame({ out: mk(k), ref: mk(9), width: w, height: h, index: k })));
+    const live = fds();
+    for (let k = 0; k < 40; k++) await scoreFrame({ out: mk(k), ref: mk(9), width: w, height: h, index: k });
+    expect(fds()).toBeLessThanOrEqual(live);
+    configureWorkers(0);
+    await closeWorkers();
+    const after = await settle(before);
+    expect(after, `files left open: ${open().filter((f) => !was.includes(f)).join(', ')}`).toBeLessThanOrEqual(before);
   });
 
   it('a channel keeps order, reads at most `ahead` items early, and passes errors on', async () => {

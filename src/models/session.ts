@@ -148,12 +148,13 @@ function timed(session: ort.InferenceSession): ort.InferenceSession {
         return async (...args: Parameters<typeof run>) => {
           // onnxruntime-node runs the model synchronously in a setImmediate callback: one queued
           // just before it starts the clock right when the model starts (not while it waits).
-          let t0 = clock();
+          // (it runs before ORT's own callback, which is queued inside run)
+          let t0 = NaN;
           setImmediate(() => (t0 = clock()));
           try {
             return await run(...args);
           } finally {
-            addRunCost(clock() - t0);
+            if (!Number.isNaN(t0)) addRunCost(clock() - t0);
           }
         };
       }
