@@ -71,6 +71,15 @@ export function usableSmall(frame: RgbFrame, small: RgbFrame, inputSize: number)
   return Math.abs(frame.width / small.width - frame.height / small.height) <= 0.02 * (frame.width / small.width);
 }
 
+/** A detection with its box and keypoints mapped by x * sx + dx, y * sy + dy (sizes scaled). */
+function mapDetection(d: RawDetection, sx: number, sy: number, dx: number, dy: number): RawDetection {
+  return {
+    box: { x: d.box.x * sx + dx, y: d.box.y * sy + dy, width: d.box.width * sx, height: d.box.height * sy },
+    keypoints: d.keypoints.map((p) => ({ x: p.x * sx + dx, y: p.y * sy + dy })),
+    score: d.score,
+  };
+}
+
 export class FaceAnalyzer {
   readonly timings: AnalyzerTimings = zeroTimings();
   private fullRange?: Promise<Detector>;
@@ -129,12 +138,7 @@ export class FaceAnalyzer {
     if (!small || !usableSmall(frame, small, this.short.spec.inputSize)) return this.runDetector(this.short, frame);
     this.timings.smallCalls++;
     const sx = frame.width / small.width, sy = frame.height / small.height;
-    const at = (p: { x: number; y: number }) => ({ x: p.x * sx, y: p.y * sy });
-    return (await this.runDetector(this.short, small)).map((d) => ({
-      box: { x: d.box.x * sx, y: d.box.y * sy, width: d.box.width * sx, height: d.box.height * sy },
-      keypoints: d.keypoints.map(at),
-      score: d.score,
-    }));
+    return (await this.runDetector(this.short, small)).map((d) => mapDetection(d, sx, sy, 0, 0));
   }
 
   /** BlazeFace detection (short range; the fallbacks when that finds nothing). Faces have trackId -1. */
@@ -165,9 +169,10 @@ export class FaceAnalyzer {
         dets = [];
         for (const d of cands) if (!dets.some((k) => boxIou(k.box, d.box) > 0.3)) dets.push(d);
       }
-      return dets.map((d) => {
-        const kps = d.keypoints.map((p) => ({ x: p.x - 0.5, y: p.y - 0.5 }));
-        return { trackId: -1, box: { x: d.box.x - 0.5, y: d.box.y - 0.5, width: d.box.width, height: d.box.height }, score: d.score, keypoints: kps, five: fiveFromKeypoints(kps) };
+      return dets.map((raw) => {
+        // edge coordinates -> pixel centres on integers
+        const d = mapDetection(raw, 1, 1, -0.5, -0.5);
+        return { trackId: -1, box: d.box, score: d.score, keypoints: d.keypoints, five: fiveFromKeypoints(d.keypoints) };
       });
     } finally {
       this.timings.detectMs += performance.now() - t0;
@@ -193,7 +198,7 @@ export class FaceAnalyzer {
           const tile: RgbFrame = { width: tw, height: th, data: new Uint8Array(tw * th * 3) };
           for (let y = 0; y < th; y++) tile.data.set(frame.data.subarray(((y0 + y) * frame.width + x0) * 3, ((y0 + y) * frame.width + x0 + tw) * 3), y * tw * 3);
           for (const d of await this.runDetector(this.short, tile)) {
-            all.push({ ...d, box: { ...d.box, x: d.box.x + x0, y: d.box.y + y0 }, keypoints: d.keypoints.map((p) => ({ x: p.x + x0, y: p.y + y0 })) });
+            all.push(mapDetection(d, 1, 1, x0, y0));
           }
         }
       }
