@@ -144,11 +144,13 @@ describe('worker pool', () => {
     await Promise.all([0, 1, 2, 3].map((k) => scoreFrame({ out: mk(k), ref: mk(9), width: w, height: h, index: k })));
     const live = fds();
     for (let k = 0; k < 40; k++) await scoreFrame({ out: mk(k), ref: mk(9), width: w, height: h, index: k });
-    expect(fds()).toBeLessThanOrEqual(live);
+    // (two of slack for whatever else the process has open for a moment; a file per read is 40 more)
+    expect(fds()).toBeLessThanOrEqual(live + 2);
     configureWorkers(0);
     await closeWorkers();
     const after = await settle(before);
-    expect(after, `files left open: ${open().filter((f) => !was.includes(f)).join(', ')}`).toBeLessThanOrEqual(before);
+    // (the same slack; a file left by each of the 8 workers is 8 more)
+    expect(after, `files left open: ${open().filter((f) => !was.includes(f)).join(', ')}`).toBeLessThanOrEqual(before + 2);
   });
 
   it('a channel keeps order, reads at most `ahead` items early, and passes errors on', async () => {
