@@ -46,14 +46,12 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
   let frames = 0, withFaces = 0, faces = 0, interpolated = 0, selected = 0, ms = 0;
   // what the workers' analyzers did (their timings come back with each frame)
   let remote = zeroTimings();
-  // copies of frames the workers analysed, by index: the frame before the face stages (item.base)
-  // without a second copy on the main thread
-  const copies = new Map<number, RgbFrame>();
-  const analyzeInPool = async (index: number, frame: RgbFrame, low: RgbFrame | undefined): Promise<Face[]> => {
+  // with workers, the copy of the frame the worker analysed comes back with its faces: it is the
+  // frame before the face stages (item.base), without a second copy on the main thread
+  const analyzeInPool = async (frame: RgbFrame, low: RgbFrame | undefined): Promise<{ found: Face[]; copy: RgbFrame }> => {
     const r = (await analyzeFacesRemote(frame, { low, device, minFaceSize: ctx.minFaceSize }))!;
     remote = combineTimings(remote, r.timings);
-    copies.set(index, r.frame);
-    return r.faces;
+    return { found: r.faces, copy: r.frame };
   };
 
   const stage: Stage = {
@@ -66,7 +64,7 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
         analyzer ??= await ready;
         return analyzer;
       };
-      const held = new Map<number, FrameItem>();
+      const held = new Map<number, { item: FrameItem; copy?: RgbFrame }>();
       const pool = getPool();
       const analyzed = mapOrdered(
         input,
@@ -75,14 +73,14 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
           // with workers: the whole analysis (its resizes and crops too) in a worker, several frames at once
           const a = await opened(); // the analyzer's sessions (the workers' too) are ready
           // (detection on the upscale stage's input, the meshes on the upscaled frame)
-          const found = pool ? await analyzeInPool(item.index, item.frame, item.low) : await a.analyze(item.frame, item.low);
+          const r: { found: Face[]; copy?: RgbFrame } = pool ? await analyzeInPool(item.frame, item.low) : { found: await a.analyze(item.frame, item.low) };
           ms += performance.now() - t;
-          return { item, found };
+          return { item, ...r };
         },
         pool ? pool.size + 1 : Math.max(1, opts.concurrency ?? 1),
       );
       const finish = async (index: number, tracked: import('../faces/types.js').Face[]): Promise<FrameItem> => {
-        const item = held.get(index)!;
+        const { item, copy } = held.get(index)!;
         held.delete(index);
         const t = performance.now();
         frames++;
@@ -92,16 +90,14 @@ export async function createFacesStage(opts: RestoreOptions, ctx: FacesStageCont
         const chosen = await selector.select(item.frame, tracked);
         selected += chosen.length;
         item.faces = chosen;
-        const copy = copies.get(index);
-        copies.delete(index);
         if (chosen.length) item.base = copy ?? cloneFrame(item.frame);
         (item.values ??= {}).faces = tracked.length;
         ms += performance.now() - t;
         return item;
       };
-      for await (const { item, found } of analyzed) {
+      for await (const { item, found, copy } of analyzed) {
         if (runCtx.signal.aborted) return;
-        held.set(item.index, item);
+        held.set(item.index, { item, copy });
         for (const r of tracker.push(item.index, found)) yield await finish(r.index, r.faces);
       }
       for (const r of tracker.flush()) yield await finish(r.index, r.faces);
