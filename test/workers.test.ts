@@ -233,6 +233,13 @@ describe('--workers 0 and the default give the same output', () => {
     expect(by.faces.timing?.modelRuns).toBeGreaterThan(0);
     expect(by.faces.timing?.workerMs).toBeGreaterThan(0);
     expect(by.temporal.timing?.workerMs).toBeGreaterThan(0);
+    // the faces models' input preparation (letterbox, mesh crops) is timed apart, inside the stage's own time
+    for (const r of [serial, pooled]) {
+      const t = r.report.stages.find((x) => x.name === 'faces')!.timing!;
+      expect(t.inputPrepMs).toBeGreaterThan(0);
+      expect(t.inputPrepMs! + t.modelRunMs!).toBeLessThanOrEqual(t.mainMs + t.workerMs + 2);
+      expect(t.ratioWithoutInputPrep).toBeLessThan(t.ratioToModelRun!);
+    }
     const critical = pooled.report.stages.reduce((s, r) => s + (r.timing?.criticalMs ?? 0), 0);
     expect(critical).toBeLessThanOrEqual(pooled.report.timing.wallMs);
   });

@@ -73,7 +73,16 @@ async function workersBench(tmp: string, log: (m: string) => void): Promise<Reco
     const rep = restore([input, '--scale', '4', '--mask', mask, '--thumbnails', '0', '--report-dir', path.join(tmp, tag), ...(workers === undefined ? [] : ['--workers', String(workers)])]);
     const models: Record<string, unknown> = {};
     for (const st of rep.stages) {
-      if (st.timing?.modelRuns) models[st.name] = { stageMsPerFrame: st.msPerFrame, modelRunMsPerFrame: round(st.timing.modelRunMs! / st.frames), ratio: st.timing.ratioToModelRun, workerBusyOverRun: round(st.timing.workerMs / Math.max(1e-3, st.timing.modelRunMs!), 3) };
+      if (!st.timing?.modelRuns) continue;
+      const runPerFrame = st.timing.modelRunMs! / st.frames;
+      models[st.name] = {
+        stageMsPerFrame: st.msPerFrame,
+        modelRunMsPerFrame: round(runPerFrame),
+        ratio: st.timing.ratioToModelRun,
+        workerBusyOverRun: round(st.timing.workerMs / Math.max(1e-3, st.timing.modelRunMs!), 3),
+        // the models' input preparation (letterbox, face-mesh crops), where the stage has some
+        ...(st.timing.inputPrepMs === undefined ? {} : { inputPrepMsPerFrame: round(st.timing.inputPrepMs / st.frames), ratioWithoutInputPrep: st.timing.ratioWithoutInputPrep }),
+      };
     }
     return {
       workers: rep.timing.workers,

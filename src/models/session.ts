@@ -7,8 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { modelError } from '../errors.js';
-import { isMainThread } from 'node:worker_threads';
-import { addRunCost, getPool, poolKey, threadCpuMs, transferable, type WorkerPool } from '../workers/pool.js';
+import { addRunCost, getPool, poolKey, transferable, workClock, type WorkerPool } from '../workers/pool.js';
 
 export type DeviceRequest = 'auto' | 'cpu' | 'cuda';
 export interface LoadedSession {
@@ -141,7 +140,6 @@ class WorkerSession {
  */
 function timed(session: ort.InferenceSession): ort.InferenceSession {
   const run = session.run.bind(session);
-  const clock = isMainThread ? () => performance.now() : threadCpuMs;
   return new Proxy(session, {
     get(target, prop, receiver) {
       if (prop === 'run') {
@@ -150,11 +148,11 @@ function timed(session: ort.InferenceSession): ort.InferenceSession {
           // just before it starts the clock right when the model starts (not while it waits).
           // (it runs before ORT's own callback, which is queued inside run)
           let t0 = NaN;
-          setImmediate(() => (t0 = clock()));
+          setImmediate(() => (t0 = workClock()));
           try {
             return await run(...args);
           } finally {
-            if (!Number.isNaN(t0)) addRunCost(clock() - t0);
+            if (!Number.isNaN(t0)) addRunCost(workClock() - t0);
           }
         };
       }

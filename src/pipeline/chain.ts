@@ -151,6 +151,12 @@ export function runStages(
     },
   };
 }
+/** The models' input preparation of a stage, and its ratio to the raw model time without it. */
+function inputPrep(m: CostMeter, cpuMs: number, runMs: number, mainShare: number) {
+  const prep = m.prepMs + m.prepMainMs * mainShare;
+  return { inputPrepMs: Math.round(prep), ratioWithoutInputPrep: +((cpuMs - prep) / Math.max(1e-3, runMs)).toFixed(3) };
+}
+
 /**
  * A stage report with honest times: `cpuMs` = the stage's main-thread time (the callbacks run
  * in its context) + its tasks' busy time in workers;
@@ -161,6 +167,9 @@ export function withCosts(r: StageReport, t: StageMeasure, mainShare = 1): Stage
   const m = t.meter;
   const mainMs = m.mainMs * mainShare;
   const cpuMs = mainMs + m.workerMs;
+  // model runs and input preparation: CPU time in workers; on the main thread wall time, scaled
+  // as the rest of the main thread's time (the ratio then compares like with like)
+  const runMs = m.runMs + m.runMainMs * mainShare;
   const per = (x: number) => (r.frames ? +(x / r.frames).toFixed(2) : 0);
   return {
     ...r,
@@ -172,7 +181,8 @@ export function withCosts(r: StageReport, t: StageMeasure, mainShare = 1): Stage
       workerWallMs: Math.round(m.workerWallMs),
       mainShare: +mainShare.toFixed(3),
       workerTasks: m.tasks,
-      ...(m.runs ? { modelRunMs: Math.round(m.runMs), modelRuns: m.runs, ratioToModelRun: +(cpuMs / Math.max(1e-3, m.runMs)).toFixed(3) } : {}),
+      ...(m.runs ? { modelRunMs: Math.round(runMs), modelRuns: m.runs, ratioToModelRun: +(cpuMs / Math.max(1e-3, runMs)).toFixed(3) } : {}),
+      ...(m.runs && m.prepMs + m.prepMainMs > 0 ? inputPrep(m, cpuMs, runMs, mainShare) : {}),
       criticalMs: Math.round(t.criticalMs),
       criticalMsPerFrame: per(t.criticalMs),
     },

@@ -79,6 +79,10 @@ export interface StageTiming {
   modelRuns?: number;
   /** Stage CPU time / raw session.run time (1 = all of it is model time). */
   ratioToModelRun?: number;
+  /** Of the stage's time, its models' input preparation (resizes, crops), where it reports it. */
+  inputPrepMs?: number;
+  /** (Stage CPU time - inputPrepMs) / raw session.run time: the stage's own overhead besides preparing inputs. */
+  ratioWithoutInputPrep?: number;
   /** Wall time the stage held the pipeline (its consumer waited on it, not on its upstream). */
   criticalMs: number;
   criticalMsPerFrame: number;

@@ -16,7 +16,7 @@ import { openSync, readFileSync, readSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { isMainThread, MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { packageRoot } from '../util/paths.js';
 
 /** Work done on behalf of one stage (or one pass). */
@@ -27,9 +27,15 @@ export class CostMeter {
   workerMs = 0;
   /** Wall time those tasks ran in their worker (more than workerMs when other processes hold the cores). */
   workerWallMs = 0;
-  /** Raw `session.run` time of its model calls (CPU time in workers; wall time on the main thread). */
+  /** Raw `session.run` time of its model calls: CPU time in workers, */
   runMs = 0;
+  /** and wall time on the main thread (scaled to CPU time with the rest of the main thread's, see runStages). */
+  runMainMs = 0;
   runs = 0;
+  /** Time its models' inputs took to prepare (resizes, crops: see addPrepCost): CPU time in workers, */
+  prepMs = 0;
+  /** and wall time on the main thread. */
+  prepMainMs = 0;
   /** Submit → result time of its worker tasks, as seen from the main thread. */
   taskWallMs = 0;
   tasks = 0;
@@ -69,6 +75,13 @@ export function threadCpuMs(): number {
   }
   return performance.now();
 }
+
+/**
+ * The clock a stage's work is measured by where it runs: the thread's CPU time in a pool
+ * worker (as CostMeter counts a task there), the wall clock on the main thread (where
+ * trackMainThread times callbacks, scaled to CPU time at the end).
+ */
+export const workClock: () => number = isMainThread ? () => performance.now() : threadCpuMs;
 
 /**
  * CPU time of the process's finished child processes (ffprobe, the ffmpeg decoders and
@@ -118,13 +131,25 @@ export function trackMainThread(): void {
   }).enable();
 }
 
-/** Add a raw model-run time to the current meter (main-thread sessions use this). */
+/** Add a raw model-run time to the current meter (sessions in this thread use this; measure it with workClock). */
 export function addRunCost(ms: number): void {
   const m = costScope.getStore();
-  if (m) {
-    m.runMs += ms;
-    m.runs++;
-  }
+  if (!m) return;
+  if (isMainThread) m.runMainMs += ms;
+  else m.runMs += ms;
+  m.runs++;
+}
+
+/**
+ * Add the time a model's input took to prepare (the detector's letterbox, the face mesh's
+ * crop) to the current meter: part of the stage's own time, shown apart from it so the stage's
+ * ratio to its raw model time can be read without it. Measure it with workClock.
+ */
+export function addPrepCost(ms: number): void {
+  const m = costScope.getStore();
+  if (!m) return;
+  if (isMainThread) m.prepMainMs += ms;
+  else m.prepMs += ms;
 }
 
 /** Cores this process may use. */
@@ -206,7 +231,7 @@ export class WorkerPool {
       const worker = new Worker(file, { workerData: { index: i, peers: ports[i] }, transferList: ports[i] });
       worker.unref();
       const slot: Slot = { worker, busy: 0, actors: 0, jobs: new Map() };
-      worker.on('message', (m: { id: number; ok: boolean; value?: unknown; error?: { message: string; stack?: string; name?: string }; ms?: number; cpuMs?: number; runMs?: number; runs?: number }) => {
+      worker.on('message', (m: { id: number; ok: boolean; value?: unknown; error?: { message: string; stack?: string; name?: string }; ms?: number; cpuMs?: number; runMs?: number; runs?: number; prepMs?: number }) => {
         const job = slot.jobs.get(m.id);
         if (!job) return;
         slot.jobs.delete(m.id);
@@ -216,6 +241,7 @@ export class WorkerPool {
           job.meter.workerWallMs += m.ms ?? 0;
           job.meter.runMs += m.runMs ?? 0;
           job.meter.runs += m.runs ?? 0;
+          job.meter.prepMs += m.prepMs ?? 0;
           job.meter.taskWallMs += performance.now() - job.t0;
           job.meter.tasks++;
         }

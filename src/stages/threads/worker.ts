@@ -19,7 +19,7 @@ interface Msg {
   [k: string]: any;
 }
 
-async function handle(m: Msg): Promise<{ value: unknown; transfer?: ArrayBuffer[]; runMs?: number; runs?: number }> {
+async function handle(m: Msg): Promise<{ value: unknown; transfer?: ArrayBuffer[]; runMs?: number; runs?: number; prepMs?: number }> {
   switch (m.op) {
     case 'ort.load': {
       if (!sessions.has(m.key)) {
@@ -62,10 +62,10 @@ async function handle(m: Msg): Promise<{ value: unknown; transfer?: ArrayBuffer[
     case 'task': {
       const fn = tasks[m.name];
       if (!fn) throw new Error(`unknown worker task ${m.name}`);
-      // a task that runs models opened in this thread: their raw run time is reported too
+      // a task that runs models opened in this thread: their raw run time (and their inputs' preparation) is reported too
       const meter = new CostMeter();
       const r = await costScope.run(meter, () => fn(m.args));
-      return meter.runs ? { ...r, runMs: meter.runMs, runs: meter.runs } : r;
+      return meter.runs ? { ...r, runMs: meter.runMs, runs: meter.runs, prepMs: meter.prepMs } : r;
     }
     case 'actor.new': {
       const make = actorKinds[m.kind];
@@ -98,7 +98,7 @@ parentPort!.on('message', (m: Msg) => {
     helperCpu.ms = 0;
     try {
       const r = await handle(m);
-      parentPort!.postMessage({ id: m.id, ok: true, value: r.value, ms: performance.now() - t0, cpuMs: threadCpuMs() - c0 + helperCpu.ms, runMs: r.runMs, runs: r.runs }, r.transfer ?? []);
+      parentPort!.postMessage({ id: m.id, ok: true, value: r.value, ms: performance.now() - t0, cpuMs: threadCpuMs() - c0 + helperCpu.ms, runMs: r.runMs, runs: r.runs, prepMs: r.prepMs }, r.transfer ?? []);
     } catch (e) {
       const err = e as Error;
       parentPort!.postMessage({ id: m.id, ok: false, error: { message: err?.message ?? String(e), stack: err?.stack, name: err?.name }, ms: performance.now() - t0 });
