@@ -8,8 +8,9 @@
  *  - workers: the default pipeline (x4, mask, faces, temporal) at 480p and 720p output with
  *    --workers 0 and the default, alternated in this one run: fps, CPU use (process CPU time /
  *    wall, and with the ffmpeg children), each model stage's time over its raw session.run
- *    time, and peak RSS for a clip and one 4x longer (24/96 frames, and 48/192, past the
- *    frames it takes the stages' windows to fill). BENCH_ONLY=workers runs just this part.
+ *    time (and without its models' input preparation), and peak RSS for a clip and one 4x
+ *    longer (24/96 frames three times, and 48/192, past most of the frames it takes the
+ *    stages' windows to fill). BENCH_ONLY=workers runs just this part.
  * Writes reports/bench.json.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -121,23 +122,30 @@ async function workersBench(tmp: string, log: (m: string) => void): Promise<Reco
       runs: got,
     };
   }
-  log('bench: workers, peak RSS for a 480p clip and one 4x longer, 24/96 and 48/192 frames (default workers) ...');
+  log('bench: workers, peak RSS for a 480p clip and one 4x longer: 24/96 frames three times, 48/192 once (default workers) ...');
   const short = clip(120, 24);
   const long = clip(120, 96);
   const mask = await maskFor(120);
-  const a = one(short, mask, undefined, 'rss-s');
-  const b = one(long, mask, undefined, 'rss-l');
-  // A 24-frame clip ends before the stages' windows and the heaps are full (the peak still
-  // grows up to ~48 frames at 480p), so a pair that starts past that is measured too.
-  const a2 = one(clip(120, 48), mask, undefined, 'rss-s2');
-  const b2 = one(clip(120, 192), mask, undefined, 'rss-l2');
+  // The peaks of identical runs differ by tens of MB (a short run's peak depends on where the
+  // heaps and malloc's arenas stand when it ends), so the 24/96 pair runs three times,
+  // alternated, and the ratio of the median peaks is given beside each pair's.
+  const pairs = [0, 1, 2].map((i) => ({ s: one(short, mask, undefined, `rss-s${i}`).peakRssMb, l: one(long, mask, undefined, `rss-l${i}`).peakRssMb }));
+  // A 24-frame clip ends before the stages' windows are full (the inpaint window holds up to 61
+  // frames), so a pair that starts past most of that is measured too.
+  const s2 = one(clip(120, 48), mask, undefined, 'rss-s48').peakRssMb;
+  const l2 = one(clip(120, 192), mask, undefined, 'rss-l192').peakRssMb;
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  const ms = median(pairs.map((p) => p.s)), ml = median(pairs.map((p) => p.l));
   res.memory = {
     shortFrames: 24,
     longFrames: 96,
-    peakRssShortMb: a.peakRssMb,
-    peakRssLongMb: b.peakRssMb,
-    ratioLongToShort: round(b.peakRssMb / a.peakRssMb, 3),
-    windowsFull: { shortFrames: 48, longFrames: 192, peakRssShortMb: a2.peakRssMb, peakRssLongMb: b2.peakRssMb, ratioLongToShort: round(b2.peakRssMb / a2.peakRssMb, 3) },
+    peakRssShortMb: pairs.map((p) => p.s),
+    peakRssLongMb: pairs.map((p) => p.l),
+    ratioPerPair: pairs.map((p) => round(p.l / p.s, 3)),
+    medianShortMb: ms,
+    medianLongMb: ml,
+    ratioOfMedians: round(ml / ms, 3),
+    windowsFull: { shortFrames: 48, longFrames: 192, peakRssShortMb: s2, peakRssLongMb: l2, ratioLongToShort: round(l2 / s2, 3) },
   };
   res.loadAvgAfter = load();
   return res;
