@@ -9,8 +9,9 @@
  *    --workers 0 and the default, alternated in this one run: fps, CPU use (process CPU time /
  *    wall, and with the ffmpeg children), each model stage's time over its raw session.run
  *    time (and without its models' input preparation), and peak RSS for a clip and one 4x
- *    longer (24/96 frames three times, and 48/192, past most of the frames it takes the
- *    stages' windows to fill). BENCH_ONLY=workers runs just this part.
+ *    longer (24/96 frames three times; 48/192, past most of the frames it takes the stages'
+ *    windows to fill; 375/1500, past where the level settles: BENCH_RSS_LONG=N for another
+ *    long length, 0 to leave that pair out). BENCH_ONLY=workers runs just this part.
  * Writes reports/bench.json.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -122,7 +123,9 @@ async function workersBench(tmp: string, log: (m: string) => void): Promise<Reco
       runs: got,
     };
   }
-  log('bench: workers, peak RSS for a 480p clip and one 4x longer: 24/96 frames three times, 48/192 once (default workers) ...');
+  const longFrames = Math.round(Number(process.env.BENCH_RSS_LONG ?? 1500) / 4) * 4;
+  const settledPair = longFrames ? `, ${longFrames / 4}/${longFrames}` : '';
+  log(`bench: workers, peak RSS for a 480p clip and one 4x longer: 24/96 frames three times, 48/192${settledPair} once (default workers) ...`);
   const short = clip(120, 24);
   const long = clip(120, 96);
   const mask = await maskFor(120);
@@ -134,6 +137,10 @@ async function workersBench(tmp: string, log: (m: string) => void): Promise<Reco
   // frames), so a pair that starts past most of that is measured too.
   const s2 = one(clip(120, 48), mask, undefined, 'rss-s48').peakRssMb;
   const l2 = one(clip(120, 192), mask, undefined, 'rss-l192').peakRssMb;
+  // and a pair long enough for the level to settle: a 1500-frame run's RSS, sampled every 10 s,
+  // rose to ~560 MB by frame ~370 and stayed within 549-568 MB to the end (peak 574)
+  const s3 = longFrames ? one(clip(120, longFrames / 4), mask, undefined, 'rss-s-settled').peakRssMb : 0;
+  const l3 = longFrames ? one(clip(120, longFrames), mask, undefined, 'rss-l-settled').peakRssMb : 0;
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   const ms = median(pairs.map((p) => p.s)), ml = median(pairs.map((p) => p.l));
   res.memory = {
@@ -146,6 +153,7 @@ async function workersBench(tmp: string, log: (m: string) => void): Promise<Reco
     medianLongMb: ml,
     ratioOfMedians: round(ml / ms, 3),
     windowsFull: { shortFrames: 48, longFrames: 192, peakRssShortMb: s2, peakRssLongMb: l2, ratioLongToShort: round(l2 / s2, 3) },
+    ...(longFrames ? { settled: { shortFrames: longFrames / 4, longFrames, peakRssShortMb: s3, peakRssLongMb: l3, ratioLongToShort: round(l3 / s3, 3) } } : {}),
   };
   res.loadAvgAfter = load();
   return res;
