@@ -11,7 +11,8 @@
  *    time (and without its models' input preparation), and peak RSS for a clip and one 4x
  *    longer (24/96 frames three times; 48/192, past most of the frames it takes the stages'
  *    windows to fill; 375/1500, past where the level settles: BENCH_RSS_LONG=N for another
- *    long length, 0 to leave that pair out). BENCH_ONLY=workers runs just this part.
+ *    long length, 0 to leave that pair out); and a model-bound stage's ratio to its
+ *    session.run (RRDN, --quality best, 8 frames). BENCH_ONLY=workers runs just this part.
  * Writes reports/bench.json.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -123,6 +124,7 @@ async function workersBench(tmp: string, log: (m: string) => void): Promise<Reco
       runs: got,
     };
   }
+  res.modelHeavy = modelHeavyBench(clip(120, 8), tmp, log);
   const longFrames = Math.round(Number(process.env.BENCH_RSS_LONG ?? 1500) / 4) * 4;
   const settledPair = longFrames ? `, ${longFrames / 4}/${longFrames}` : '';
   log(`bench: workers, peak RSS for a 480p clip and one 4x longer: 24/96 frames three times, 48/192${settledPair} once (default workers) ...`);
@@ -157,6 +159,24 @@ async function workersBench(tmp: string, log: (m: string) => void): Promise<Reco
   };
   res.loadAvgAfter = load();
   return res;
+}
+
+/**
+ * A stage that is mostly model: the embedded RRDN x4 (--quality best) on 8 frames of a 120x120
+ * clip, default workers: its time over its raw session.run time (the faces stage's two models
+ * are ~2 ms each, small beside the JavaScript that prepares their inputs; RRDN is seconds).
+ */
+function modelHeavyBench(input: string, tmp: string, log: (m: string) => void): Record<string, unknown> {
+  log('bench: workers, a model-bound stage: --quality best (RRDN x4), 8 frames at 480p ...');
+  const rep = restore([input, '--scale', '4', '--quality', 'best', '--thumbnails', '0', '--report-dir', path.join(tmp, 'rrdn')]);
+  const up = rep.stages.find((x) => x.name === 'upscale')!;
+  return {
+    clip: '120x120 x4 -> 480x480, 8 frames, --quality best',
+    backend: up.backend,
+    stageMsPerFrame: up.msPerFrame,
+    modelRunMsPerFrame: up.timing?.modelRunMs !== undefined ? round(up.timing.modelRunMs / up.frames) : null,
+    ratio: up.timing?.ratioToModelRun ?? null,
+  };
 }
 
 async function main() {
