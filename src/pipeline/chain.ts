@@ -151,6 +151,7 @@ export function runStages(
     },
   };
 }
+
 /** The models' input preparation of a stage, and its ratio to the raw model time without it. */
 function inputPrep(m: CostMeter, cpuMs: number, runMs: number, mainShare: number) {
   const prep = m.prepMs + m.prepMainMs * mainShare;
