@@ -92,9 +92,15 @@ describe('worker pool', () => {
       expect(got.frame.data.buffer).not.toBe(f.data.buffer);
     }
     // the analysis's model time is the worker thread's CPU time, inside the task's CPU time
+    // (that clock, /proc/thread-self/schedstat, moves at the scheduler's ticks and switches: two
+    // ~2 ms runs can read 0, so analyses repeat until it has moved, 20 at most)
     const meter = new CostMeter();
-    await costScope.run(meter, () => analyzeFacesRemote(frames[0], { device: 'cpu' }));
-    expect(meter.runs).toBe(2); // detector + mesh
+    let n = 0;
+    while (n < 20 && !(meter.runMs > 0)) {
+      await costScope.run(meter, () => analyzeFacesRemote(frames[0], { device: 'cpu' }));
+      n++;
+    }
+    expect(meter.runs).toBe(2 * n); // detector + mesh
     expect(meter.runMs).toBeGreaterThan(0);
     expect(meter.runMs).toBeLessThanOrEqual(meter.workerMs);
   });
@@ -107,8 +113,11 @@ describe('worker pool', () => {
     const used = threadCpuMs() - c0, wall = performance.now() - t0;
     expect(x).toBeGreaterThan(0);
     // one thread's CPU time: it advances while the thread works, never faster than the wall clock
+    // (give or take a scheduler tick: schedstat's runtime of the running thread is brought up to
+    // date at ticks and switches, so the first reading may lag; a run of the full suite saw 12.0
+    // ms against 10.9 of wall time)
     expect(used).toBeGreaterThanOrEqual(10);
-    expect(used).toBeLessThanOrEqual(wall + 1);
+    expect(used).toBeLessThanOrEqual(wall + 10);
     const open = () => readdirSync('/proc/self/fd').map((f) => { try { return `${f} ${readlinkSync(`/proc/self/fd/${f}`)}`; } catch { return f; } });
     const fds = () => open().length;
     const w = 33, h = 21;

@@ -53,6 +53,12 @@ let schedstat: { fd: number; buf: Buffer } | false | undefined;
  * The file is opened once per thread and read again from offset 0 (one pread, ~3 µs): a
  * readFileSync per call (open, stat, read, close) took ~15-30 µs, and a worker's face
  * analysis reads the clock eight times.
+ *
+ * Resolution: the kernel brings a running thread's figure up to date at its scheduler ticks
+ * (every 4 ms here, HZ = 250) and when the thread stops or starts, not at the read. So a span
+ * inside a task (one ~2 ms model run, one crop) reads as 0 or a whole tick, right on average
+ * over many spans; a whole task, which starts and ends with the thread waking and going idle,
+ * reads closer to its own time.
  */
 export function threadCpuMs(): number {
   if (schedstat === undefined) {
