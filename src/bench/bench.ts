@@ -135,14 +135,18 @@ async function workersBench(tmp: string, log: (m: string) => void): Promise<Reco
   // heaps and malloc's arenas stand when it ends), so the 24/96 pair runs three times,
   // alternated, and the ratio of the median peaks is given beside each pair's.
   const pairs = [0, 1, 2].map((i) => ({ s: one(short, mask, undefined, `rss-s${i}`).peakRssMb, l: one(long, mask, undefined, `rss-l${i}`).peakRssMb }));
+  // a clip of shortFrames and one 4x longer, once each
+  const onePair = (shortFrames: number) => {
+    const s = one(clip(120, shortFrames), mask, undefined, `rss-s${shortFrames}`).peakRssMb;
+    const l = one(clip(120, shortFrames * 4), mask, undefined, `rss-l${shortFrames * 4}`).peakRssMb;
+    return { shortFrames, longFrames: shortFrames * 4, peakRssShortMb: s, peakRssLongMb: l, ratioLongToShort: round(l / s, 3) };
+  };
   // A 24-frame clip ends before the stages' windows are full (the inpaint window holds up to 61
   // frames), so a pair that starts past most of that is measured too.
-  const s2 = one(clip(120, 48), mask, undefined, 'rss-s48').peakRssMb;
-  const l2 = one(clip(120, 192), mask, undefined, 'rss-l192').peakRssMb;
+  const windowsFull = onePair(48);
   // and a pair long enough for the level to settle: a 1500-frame run's RSS, sampled every 10 s,
   // rose to ~560 MB by frame ~370 and stayed within 549-568 MB to the end (peak 574)
-  const s3 = longFrames ? one(clip(120, longFrames / 4), mask, undefined, 'rss-s-settled').peakRssMb : 0;
-  const l3 = longFrames ? one(clip(120, longFrames), mask, undefined, 'rss-l-settled').peakRssMb : 0;
+  const settled = longFrames ? onePair(longFrames / 4) : undefined;
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   const ms = median(pairs.map((p) => p.s)), ml = median(pairs.map((p) => p.l));
   res.memory = {
@@ -154,8 +158,8 @@ async function workersBench(tmp: string, log: (m: string) => void): Promise<Reco
     medianShortMb: ms,
     medianLongMb: ml,
     ratioOfMedians: round(ml / ms, 3),
-    windowsFull: { shortFrames: 48, longFrames: 192, peakRssShortMb: s2, peakRssLongMb: l2, ratioLongToShort: round(l2 / s2, 3) },
-    ...(longFrames ? { settled: { shortFrames: longFrames / 4, longFrames, peakRssShortMb: s3, peakRssLongMb: l3, ratioLongToShort: round(l3 / s3, 3) } } : {}),
+    windowsFull,
+    ...(settled ? { settled } : {}),
   };
   res.loadAvgAfter = load();
   return res;
