@@ -242,6 +242,13 @@ describe('--workers 0 and the default give the same output', () => {
     expect(by.faces.timing?.modelRuns).toBeGreaterThan(0);
     expect(by.faces.timing?.workerMs).toBeGreaterThan(0);
     expect(by.temporal.timing?.workerMs).toBeGreaterThan(0);
+    // the temporal blend is the in-order step: its actor's calls are timed apart (their own CPU
+    // time is part of the stage's worker time; their wall time is the step's latency)
+    const tt = by.temporal.timing!;
+    expect(tt.orderedWallMsPerFrame).toBeGreaterThan(0);
+    expect(tt.orderedMs).toBeGreaterThanOrEqual(0);
+    expect(tt.orderedMs!).toBeLessThanOrEqual(tt.workerMs);
+    expect(serial.report.stages.find((x) => x.name === 'temporal')!.timing!.orderedMs).toBeUndefined();
     // the faces models' input preparation (letterbox, mesh crops) is timed apart, inside the stage's own time
     for (const r of [serial, pooled]) {
       const t = r.report.stages.find((x) => x.name === 'faces')!.timing!;

@@ -12,11 +12,13 @@
  *    longer (24/96 frames three times; 48/192, past most of the frames it takes the stages'
  *    windows to fill; 375/1500, past where the level settles: BENCH_RSS_LONG=N for another
  *    long length, 0 to leave that pair out); and a model-bound stage's ratio to its
- *    session.run (RRDN, --quality best, 8 frames). BENCH_ONLY=workers runs just this part.
+ *    session.run (RRDN, --quality best, 8 frames); and the 480p default pipeline pinned to 1, 2,
+ *    4, ... cores and all of them (taskset): fps, speed-up and efficiency against one core.
+ *    BENCH_ONLY=workers runs just this part, BENCH_ONLY=cores just the core scaling.
  * Writes reports/bench.json.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -39,9 +41,9 @@ function ff(args: string[]): void {
   execFileSync(resolveFfmpeg().ffmpeg, ['-hide_banner', '-loglevel', 'error', '-y', ...args]);
 }
 
-/** Run the CLI with --json; returns the run report (timing, stages). BENCH_TASKSET=0,1 pins it to those cores. */
-function restore(args: string[]): RunReport {
-  const pin = process.env.BENCH_TASKSET;
+/** Run the CLI with --json; returns the run report (timing, stages). BENCH_TASKSET=0,1 pins it to those cores (`pinTo` overrides). */
+function restore(args: string[], pinTo?: string): RunReport {
+  const pin = pinTo ?? process.env.BENCH_TASKSET;
   const [cmd, argv] = pin ? ['taskset', ['-c', pin, process.execPath, CLI, ...args, '--json']] : [process.execPath, [CLI, ...args, '--json']];
   const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`restore ${args.join(' ')} failed (${r.status}): ${r.stderr.trim().split('\n').pop()}`);
@@ -54,20 +56,25 @@ function stageTable(rep: RunReport): Record<string, number | string> {
   return t;
 }
 
+/** The fixture looped to `frames` frames and shrunk to side x side (the workers bench's input). */
+function squareClip(tmp: string, side: number, frames: number): string {
+  const f = path.join(tmp, `w${side}-${frames}.mp4`);
+  ff(['-stream_loop', '-1', '-i', fixture('videos', 'astronaut-pan.mp4'), '-vf', `scale=${side}:${side}:flags=area`, '-frames:v', String(frames), '-c:v', 'libx264', '-crf', '14', '-pix_fmt', 'yuv420p', '-an', f]);
+  return f;
+}
+
+/** A painted-region mask for squareClip's frames, as `restore degrade` draws them. */
+async function squareMask(tmp: string, side: number): Promise<string> {
+  const { mask } = rasterizeShapes(side, side, makeShapes(side, side, 1, 3));
+  const f = path.join(tmp, `mask${side}.png`);
+  await sharp(Buffer.from(mask.data), { raw: { width: side, height: side, channels: 1 } }).png().toFile(f);
+  return f;
+}
+
 /** The default pipeline (x4 from 120x120 or 180x180, mask, faces, temporal) with --workers 0 and the default. */
 async function workersBench(tmp: string, log: (m: string) => void): Promise<Record<string, unknown>> {
-  const src = fixture('videos', 'astronaut-pan.mp4');
-  const clip = (side: number, frames: number) => {
-    const f = path.join(tmp, `w${side}-${frames}.mp4`);
-    ff(['-stream_loop', '-1', '-i', src, '-vf', `scale=${side}:${side}:flags=area`, '-frames:v', String(frames), '-c:v', 'libx264', '-crf', '14', '-pix_fmt', 'yuv420p', '-an', f]);
-    return f;
-  };
-  const maskFor = async (side: number) => {
-    const { mask } = rasterizeShapes(side, side, makeShapes(side, side, 1, 3));
-    const f = path.join(tmp, `mask${side}.png`);
-    await sharp(Buffer.from(mask.data), { raw: { width: side, height: side, channels: 1 } }).png().toFile(f);
-    return f;
-  };
+  const clip = (side: number, frames: number) => squareClip(tmp, side, frames);
+  const maskFor = (side: number) => squareMask(tmp, side);
   const frames480 = Number(process.env.BENCH_FRAMES_480 ?? 90);
   const frames720 = Number(process.env.BENCH_FRAMES_720 ?? 24);
   const load = () => os.loadavg().map((x) => round(x, 2));
@@ -124,6 +131,7 @@ async function workersBench(tmp: string, log: (m: string) => void): Promise<Reco
       runs: got,
     };
   }
+  res.coreScaling = await coreScalingBench(clip(120, frames480), await maskFor(120), frames480, tmp, log);
   res.modelHeavy = modelHeavyBench(clip(120, 8), tmp, log);
   const longFrames = Math.round(Number(process.env.BENCH_RSS_LONG ?? 1500) / 4) * 4;
   const settledPair = longFrames ? `, ${longFrames / 4}/${longFrames}` : '';
@@ -165,6 +173,76 @@ async function workersBench(tmp: string, log: (m: string) => void): Promise<Reco
   return res;
 }
 
+/** CPU ids in a Linux CPU list ("0-3,8"), in order. */
+function parseCpuList(list: string): number[] {
+  const out: number[] = [];
+  for (const part of list.trim().split(',')) {
+    const [a, b] = part.split('-').map(Number);
+    if (!Number.isInteger(a)) continue;
+    for (let c = a; c <= (Number.isInteger(b) ? b : a); c++) out.push(c);
+  }
+  return out;
+}
+
+/** The CPUs the bench may use: BENCH_TASKSET's, else this process's affinity (Linux); undefined elsewhere. */
+function benchCpus(): number[] | undefined {
+  if (process.env.BENCH_TASKSET) return parseCpuList(process.env.BENCH_TASKSET);
+  try {
+    const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('Cpus_allowed_list:'));
+    return line ? parseCpuList(line.slice(line.indexOf(':') + 1)) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How the default pipeline scales with cores, measured: the 480p clip (x4, mask, faces,
+ * temporal) pinned by taskset to the first 1, 2, 4, ... of the bench's CPUs and to all of them,
+ * the default --workers each time (it follows the affinity). Speed-up and efficiency are
+ * against the one-core run; on a 2-core machine that is the one step 1 -> 2.
+ */
+async function coreScalingBench(input: string, mask: string, frames: number, tmp: string, log: (m: string) => void): Promise<Record<string, unknown>> {
+  const cpus = benchCpus();
+  if (!cpus?.length || spawnSync('taskset', ['-V']).status !== 0) return { ran: false, reason: 'needs Linux and taskset (util-linux) to pin the runs to cores' };
+  const counts = [...new Set([1, 2, 4, 8, 16, 32, 64].filter((k) => k < cpus.length).concat(cpus.length))];
+  log(`bench: workers, core scaling of the 480p default pipeline on ${counts.join(', ')} of ${cpus.length} CPUs ...`);
+  const pinned = (k: number, workers?: number) => {
+    const rep = restore([input, '--scale', '4', '--mask', mask, '--thumbnails', '0', '--report-dir', path.join(tmp, `cores-${k}-${workers ?? 'd'}`), ...(workers === undefined ? [] : ['--workers', String(workers)])], cpus.slice(0, k).join(','));
+    return {
+      cores: k,
+      workers: rep.timing.workers,
+      fps: rep.timing.fps,
+      cpuPercent: rep.timing.cpuPercent,
+      cpuMsPerFrame: rep.timing.cpuPercent === undefined ? null : round((rep.timing.cpuPercent / 100) * (1000 / rep.timing.fps), 1),
+      peakRssMb: rep.timing.peakRssMb,
+      stagesCriticalMsPerFrame: Object.fromEntries(rep.stages.filter((x) => x.ran).map((x) => [x.name, x.timing?.criticalMsPerFrame ?? null])),
+      // the in-order step (the temporal blend): its own CPU and its wall time per frame
+      orderedStep: Object.fromEntries(rep.stages.filter((x) => x.timing?.orderedWallMsPerFrame).map((x) => [x.name, { cpuMsPerFrame: x.timing!.orderedMsPerFrame, wallMsPerFrame: x.timing!.orderedWallMsPerFrame }])),
+    };
+  };
+  // Two rounds over every core count (identical runs here differ by up to a quarter as the
+  // host's load moves), the figures their means. On one core, --workers 0 runs beside the
+  // default: what the pool costs where it cannot overlap anything.
+  const rounds = [0, 1].map(() => ({ serial: pinned(1, 0), runs: counts.map((k) => pinned(k)) }));
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const fpsOf = (i: number) => round(mean(rounds.map((r) => r.runs[i].fps)), 3);
+  const base = fpsOf(0);
+  const serialFps = round(mean(rounds.map((r) => r.serial.fps)), 3);
+  return {
+    clip: `120x120 x4 -> 480x480, ${frames} frames, mask + faces + temporal, default --workers; two rounds, means`,
+    cpus: cpus.length,
+    scaling: counts.map((k, i) => ({ cores: k, fps: fpsOf(i), speedup: round(fpsOf(i) / base, 3), efficiency: round(fpsOf(i) / (base * k), 3) })),
+    oneCore: { fpsWorkers0: serialFps, fpsDefault: base, defaultOverWorkers0: round(base / serialFps, 3) },
+    // frames pass the in-order step one at a time: its wall time per frame on all the cores caps the fps on any number
+    fpsCapFromOrderedStep: (() => {
+      // per round the slowest such step (one stage has one today), then the rounds' mean
+      const walls = rounds.map((r) => Math.max(0, ...Object.values(r.runs[r.runs.length - 1].orderedStep).map((o) => o.wallMsPerFrame ?? 0)));
+      return walls.every((w) => w > 0) ? round(1000 / mean(walls), 1) : null;
+    })(),
+    rounds,
+  };
+}
+
 /**
  * A stage that is mostly model: the embedded RRDN x4 (--quality best) on 8 frames of a 120x120
  * clip, default workers: its time over its raw session.run time (the faces stage's two models
@@ -188,6 +266,12 @@ async function main() {
   const log = (m: string) => process.stderr.write(`${m}\n`);
   const out: Record<string, unknown> = { machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGb: round(os.totalmem() / 2 ** 30, 1), node: process.version, ffmpeg: resolveFfmpeg().version }, createdAt: new Date().toISOString() };
   try {
+    if (process.env.BENCH_ONLY === 'cores') {
+      // the core-scaling runs alone (e.g. on a machine with many cores)
+      const frames = Number(process.env.BENCH_FRAMES_480 ?? 90);
+      out.coreScaling = await coreScalingBench(squareClip(tmp, 120, frames), await squareMask(tmp, 120), frames, tmp, log);
+      return;
+    }
     if (process.env.BENCH_ONLY === 'workers') {
       out.workers = await workersBench(tmp, log);
       return;

@@ -184,6 +184,9 @@ export function withCosts(r: StageReport, t: StageMeasure, mainShare = 1): Stage
       workerTasks: m.tasks,
       ...(m.runs ? { modelRunMs: Math.round(runMs), modelRuns: m.runs, ratioToModelRun: +(cpuMs / Math.max(1e-3, runMs)).toFixed(3) } : {}),
       ...(m.runs && m.prepMs + m.prepMainMs > 0 ? inputPrep(m, cpuMs, runMs, mainShare) : {}),
+      // the stage's in-order step in a worker (an actor's calls): no number of cores runs it
+      // faster than one frame per orderedWallMsPerFrame
+      ...(m.orderedCalls ? { orderedMs: Math.round(m.orderedMs), orderedMsPerFrame: per(m.orderedMs), orderedWallMsPerFrame: per(m.orderedWallMs) } : {}),
       criticalMs: Math.round(t.criticalMs),
       criticalMsPerFrame: per(t.criticalMs),
     },

@@ -83,6 +83,15 @@ export interface StageTiming {
   inputPrepMs?: number;
   /** (Stage CPU time - inputPrepMs) / raw session.run time: the stage's own overhead besides preparing inputs. */
   ratioWithoutInputPrep?: number;
+  /**
+   * Its in-order step in a worker (an actor's calls, e.g. the temporal blend), where it has one:
+   * the actor thread's own CPU time, and per frame that and the step's wall time in the worker
+   * (waits for the peers' help included). Frames pass that step one at a time, so it caps the
+   * frame rate whatever the core count: at most ~1000 / orderedWallMsPerFrame fps.
+   */
+  orderedMs?: number;
+  orderedMsPerFrame?: number;
+  orderedWallMsPerFrame?: number;
   /** Wall time the stage held the pipeline (its consumer waited on it, not on its upstream). */
   criticalMs: number;
   criticalMsPerFrame: number;

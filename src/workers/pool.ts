@@ -36,6 +36,14 @@ export class CostMeter {
   prepMs = 0;
   /** and wall time on the main thread. */
   prepMainMs = 0;
+  /**
+   * Its actors' calls (the steps that must run one after another, in order: the temporal
+   * smoother's blend): the actor's own CPU time, without what peer workers computed for it,
+   */
+  orderedMs = 0;
+  /** and their wall time in the worker, the waits for those peers included (the step's latency). */
+  orderedWallMs = 0;
+  orderedCalls = 0;
   /** Submit → result time of its worker tasks, as seen from the main thread. */
   taskWallMs = 0;
   tasks = 0;
@@ -237,7 +245,7 @@ export class WorkerPool {
       const worker = new Worker(file, { workerData: { index: i, peers: ports[i] }, transferList: ports[i] });
       worker.unref();
       const slot: Slot = { worker, busy: 0, actors: 0, jobs: new Map() };
-      worker.on('message', (m: { id: number; ok: boolean; value?: unknown; error?: { message: string; stack?: string; name?: string }; ms?: number; cpuMs?: number; runMs?: number; runs?: number; prepMs?: number }) => {
+      worker.on('message', (m: { id: number; ok: boolean; value?: unknown; error?: { message: string; stack?: string; name?: string }; ms?: number; cpuMs?: number; ownCpuMs?: number; runMs?: number; runs?: number; prepMs?: number }) => {
         const job = slot.jobs.get(m.id);
         if (!job) return;
         slot.jobs.delete(m.id);
@@ -250,6 +258,11 @@ export class WorkerPool {
           job.meter.prepMs += m.prepMs ?? 0;
           job.meter.taskWallMs += performance.now() - job.t0;
           job.meter.tasks++;
+          if (job.msg.op === 'actor.call') {
+            job.meter.orderedMs += m.ownCpuMs ?? m.cpuMs ?? 0;
+            job.meter.orderedWallMs += m.ms ?? 0;
+            job.meter.orderedCalls++;
+          }
         }
         if (m.ok) job.resolve(m.value);
         else {

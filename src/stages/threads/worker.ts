@@ -1,7 +1,8 @@
 /**
  * One pool worker (see pool.ts): owns its ONNX Runtime sessions (one per model), runs the
  * named pixel tasks of tasks.ts, and keeps the actors placed on it. Replies carry the task's
- * busy time in this thread (`ms`) and, for model calls, the raw `session.run` time (`runMs`).
+ * busy time (`ms` wall, `cpuMs` CPU with what peers did for it, `ownCpuMs` this thread's alone)
+ * and, for model calls, the raw `session.run` time (`runMs`).
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { helperCpu, setPeers } from './peer.js';
@@ -98,7 +99,7 @@ parentPort!.on('message', (m: Msg) => {
     helperCpu.ms = 0;
     try {
       const r = await handle(m);
-      parentPort!.postMessage({ id: m.id, ok: true, value: r.value, ms: performance.now() - t0, cpuMs: threadCpuMs() - c0 + helperCpu.ms, runMs: r.runMs, runs: r.runs, prepMs: r.prepMs }, r.transfer ?? []);
+      parentPort!.postMessage({ id: m.id, ok: true, value: r.value, ms: performance.now() - t0, cpuMs: threadCpuMs() - c0 + helperCpu.ms, ownCpuMs: threadCpuMs() - c0, runMs: r.runMs, runs: r.runs, prepMs: r.prepMs }, r.transfer ?? []);
     } catch (e) {
       const err = e as Error;
       parentPort!.postMessage({ id: m.id, ok: false, error: { message: err?.message ?? String(e), stack: err?.stack, name: err?.name }, ms: performance.now() - t0 });
