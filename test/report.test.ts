@@ -88,7 +88,16 @@ beforeAll(async () => {
     device: 'cpu',
     stages: [
       { name: 'inpaint', backend: 'builtin-telea', ran: true, reason: 'no lama model installed', frames: N, ms: 96, msPerFrame: 8 },
-      { name: 'upscale', backend: 'lanczos', ran: true, frames: N, ms: 30, msPerFrame: 2.5, details: { factor: 4, ratio: 1.23456789, note: '<b>x</b>' } },
+      {
+        name: 'upscale',
+        backend: 'lanczos',
+        ran: true,
+        frames: N,
+        ms: 30,
+        msPerFrame: 2.5,
+        details: { factor: 4, ratio: 1.23456789, note: '<b>x</b>' },
+        timing: { mainMs: 6, workerMs: 24, workerWallMs: 26, mainShare: 1, workerTasks: N, modelRunMs: 24, modelRuns: N, ratioToModelRun: 1.25, orderedMs: 12, orderedMsPerFrame: 1, orderedWallMsPerFrame: 1.5, criticalMs: 18, criticalMsPerFrame: 1.5 },
+      },
       { name: 'swap', backend: 'none', ran: false, reason: `no --identity given <for ${NASTY}>`, frames: 0, ms: 0, msPerFrame: 0 },
     ],
     timing: { wallMs: 1834, fps: 6.54, peakRssMb: 212 },
@@ -237,6 +246,12 @@ describe('writeRunReports', () => {
     expect(notRun).not.toBeNull();
     expect(notRun![0]).toContain('not run');
     expect(notRun![0]).toContain('no --identity given &lt;for');
+    // a stage's timing: CPU ms/frame with its models' share and in-order step under it, and the wall time it held the pipeline
+    const up = /<tr class="ran" data-stage="upscale">[\s\S]*?<\/tr>/.exec(html)![0];
+    expect(up).toContain('<td class="num">2.50<div class="muted timing">models 2.00 (stage 1.25x)<br>in order 1.50</div></td>');
+    expect(up).toContain('<td class="num critical">1.50</td>');
+    const inp = /<tr class="ran" data-stage="inpaint">[\s\S]*?<\/tr>/.exec(html)![0];
+    expect(inp).toContain('<td class="num critical">—</td>');
     expect(html).toContain(a.definitions.ssim.replace(/&/g, '&amp;'));
     // 3 thumbnails x 3 images, one file missing -> 8 embedded JPEGs and one placeholder.
     const uris = [...html.matchAll(/<img src="data:image\/jpeg;base64,([A-Za-z0-9+/=]+)"/g)].map((m) => m[1]);

@@ -156,14 +156,26 @@ function stagesTable(stages: StageReport[]): string {
       return (
         `<tr class="${s.ran ? 'ran' : 'not-run'}" data-stage="${esc(s.name)}"><th scope="row">${esc(s.name)}</th><td><code>${esc(s.backend)}</code></td>` +
         `<td>${ran}</td><td class="reason">${s.reason ? esc(s.reason) : '<span class="muted">—</span>'}${detailsHtml(s.details)}</td>` +
-        `<td class="num">${s.frames}</td><td class="num">${s.ran ? fmtMs(s.ms) : '—'}</td><td class="num">${s.ran ? fmt(s.msPerFrame, 2) : '—'}</td></tr>`
+        `<td class="num">${s.frames}</td><td class="num">${s.ran ? fmtMs(s.ms) : '—'}</td><td class="num">${s.ran ? fmt(s.msPerFrame, 2) + timingNotes(s) : '—'}</td>` +
+        `<td class="num critical">${s.ran && s.timing ? fmt(s.timing.criticalMsPerFrame, 2) : '—'}</td></tr>`
       );
     })
     .join('');
   return (
     `<table class="stages" id="stages"><thead><tr><th>Stage</th><th>Backend that ran</th><th>Ran</th><th>Reason / choice</th>` +
-    `<th class="num">Frames</th><th class="num">Total</th><th class="num">ms / frame</th></tr></thead><tbody>${rows || '<tr><td colspan="7" class="muted">no stages</td></tr>'}</tbody></table>`
+    `<th class="num">Frames</th><th class="num">Total (CPU)</th><th class="num">CPU ms / frame</th><th class="num" title="wall time the stage held the pipeline: the encoder waited on it while it was not waiting on its input">Held the pipeline, ms / frame</th></tr></thead>` +
+    `<tbody>${rows || '<tr><td colspan="8" class="muted">no stages</td></tr>'}</tbody></table>`
   );
+}
+
+/** Under a stage's CPU ms/frame: its models' share (and its ratio to them), its in-order step. */
+function timingNotes(s: StageReport): string {
+  const t = s.timing;
+  if (!t || !s.frames) return '';
+  const notes: string[] = [];
+  if (t.modelRunMs !== undefined && t.ratioToModelRun !== undefined) notes.push(`models ${fmt(t.modelRunMs / s.frames, 2)} (stage ${fmt(t.ratioToModelRun, 2)}x)`);
+  if (t.orderedWallMsPerFrame !== undefined) notes.push(`in order ${fmt(t.orderedWallMsPerFrame, 2)}`);
+  return notes.length ? `<div class="muted timing">${notes.map(esc).join('<br>')}</div>` : '';
 }
 
 function videoRow(role: string, v: VideoSummary | undefined): string {
