@@ -24,7 +24,7 @@ Exit codes:
                                  130 interrupted (Ctrl-C / SIGTERM)`;
 
 const program = new Command('restore')
-  .description('Repair tampered face videos: fill painted-over regions, raise resolution, restore faces,\nturn them back into the identity of a photo, and score the result against a clean reference.')
+  .description('Repair tampered face videos: fill painted-over regions, raise resolution, restore faces, turn them back into the identity of a photo, and score the result against a clean reference.')
   .version(toolVersion)
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
