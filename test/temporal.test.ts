@@ -11,7 +11,7 @@ import { fixturesDir } from '../src/util/paths.js';
 import { silentLogger } from '../src/util/log.js';
 import type { FrameItem, RestoreOptions, RunContext, Stage } from '../src/stages/types.js';
 import { benchTemporal } from '../src/bench/temporal.js';
-import { changedRegion, createTemporalStage, type TemporalOptions } from '../src/stages/temporal/index.js';
+import { changedRegion, createTemporalStage, prepareTemporal, TemporalSmoother, type TemporalOptions } from '../src/stages/temporal/index.js';
 
 const CLIP = 'astronaut-pan.mp4';
 const N = 16;
@@ -317,6 +317,28 @@ describe('temporal stage (flow backend)', () => {
     for (let i = 0; i < 384 * 384; i++) if (R[i] === 0) for (let c = 0; c < 3; c++) if (now.frames[M - 1].data[i * 3 + c] !== filled[M - 1].data[i * 3 + c]) diff++;
     expect(diff).toBe(0);
   }, 120_000);
+
+  it('the changed region computed ahead (prepareTemporal with its inputs, as the workers do) gives the same frames and flicker', async () => {
+    const M = 6;
+    const masks = await panMasks(M);
+    const frames = fillHoles(clean.slice(0, M), masks, 500, 10, 3).map((f, t) => jitter(f, fives[t], 2000 + t));
+    const inline = new TemporalSmoother(), ahead = new TemporalSmoother();
+    let blended = 0;
+    for (let t = 0; t < M; t++) {
+      const faces = [faceFrom(fives[t])];
+      // the clean frame as the base: the jittered face is the edit
+      const copy = (f: RgbFrame) => ({ ...f, data: f.data.slice() });
+      const a = inline.process(copy(frames[t]), faces, masks[t], clean[t]);
+      const pre = prepareTemporal(frames[t], ahead.o.flowMaxSide, { faces, mask: masks[t], base: clean[t], faceExtent: ahead.o.faceExtent });
+      expect(pre.region?.R).toBeInstanceOf(Float32Array);
+      const b = ahead.process(copy(frames[t]), faces, masks[t], clean[t], pre);
+      expect(Buffer.compare(b.frame.data, a.frame.data)).toBe(0);
+      expect(b.flicker).toBe(a.flicker);
+      expect(b.region).toBe(a.region);
+      if (a.smoothed > 0) blended++;
+    }
+    expect(blended).toBeGreaterThan(2);
+  });
 
   it('treats a hole mask at the input size as a changed region at the frame size', () => {
     const mask: Mask = { width: 96, height: 96, data: new Uint8Array(96 * 96) };

@@ -48,7 +48,7 @@ export async function createTemporalStage(opts: RestoreOptions, ctx: TemporalSta
       const resetting = Promise.resolve((remote ?? smoother).reset());
       resetting.catch(() => undefined);
       // with workers, what does not need the previous output is computed a few frames ahead, in parallel
-      for await (const { item, pre } of remote ? remote.prepared(input, smoother.o.flowMaxSide) : plain(input)) {
+      for await (const { item, pre } of remote ? remote.prepared(input, smoother.o.flowMaxSide, smoother.o.faceExtent) : plain(input)) {
         if (runCtx?.signal?.aborted) return;
         await resetting;
         const frame = remote && item.frame.data.buffer === item.input.data.buffer ? { ...item.frame, data: item.frame.data.slice() } : item.frame;

@@ -237,6 +237,22 @@ export interface TemporalPrepared {
   /** Absent when `motion` is given and nothing else needs it. */
   fp?: FlowPlane;
   motion?: TemporalMotion;
+  /** The changed region (changedRegion's weight; `R` absent when there is none), when computed ahead. */
+  region?: { R?: Float32Array };
+}
+
+/** What the changed region is made of, besides the frame (process()'s arguments). */
+export interface RegionInputs {
+  faces?: Face[];
+  mask?: Mask;
+  base?: RgbFrame;
+  faceExtent: number;
+}
+
+/** Step 2's region weight of `frame` (a base of another size is ignored, as process() does). */
+function regionOf(frame: RgbFrame, r: RegionInputs): Float32Array | undefined {
+  const okBase = r.base && r.base.width === frame.width && r.base.height === frame.height ? r.base : undefined;
+  return changedRegion(frame.width, frame.height, r.faces, r.mask, r.faceExtent, okBase ? { frame, base: okBase } : undefined);
 }
 
 /** Step 1: the flows between two incoming frames (luma and flow planes), their consistency and the incoming warping error. */
@@ -254,10 +270,16 @@ export function temporalMotion(
   return { back: pair.back, valid, validShare: nValid / valid.length, flickerBefore: warpingError(prevL, xL, pair.back, valid).flicker };
 }
 
-/** The smoother's work that does not need its previous output. */
-export function prepareTemporal(frame: RgbFrame, flowMaxSide = FLICKER_FLOW_MAX_SIDE): TemporalPrepared {
+/**
+ * The smoother's work that does not need its previous output: the frame's luma and flow plane,
+ * and with `region` the changed region's weight (which process() would otherwise compute on
+ * the sequential path).
+ */
+export function prepareTemporal(frame: RgbFrame, flowMaxSide = FLICKER_FLOW_MAX_SIDE, region?: RegionInputs): TemporalPrepared {
   const xL = lumaBt601(frame);
-  return { xL, fp: flowPlane(xL, frame.width, frame.height, flowMaxSide) };
+  const p: TemporalPrepared = { xL, fp: flowPlane(xL, frame.width, frame.height, flowMaxSide) };
+  if (region) p.region = { R: regionOf(frame, region) };
+  return p;
 }
 
 /** The recursive flow-guided smoother; one instance per clip, frames pushed in order. */
@@ -286,7 +308,8 @@ export class TemporalSmoother {
     const xL = pre?.xL ?? lumaBt601(frame);
     const fpOf = () => pre?.fp ?? flowPlane(xL, w, h, this.o.flowMaxSide);
     const okBase = base && base.width === w && base.height === h ? base : undefined;
-    const R = changedRegion(w, h, faces, mask, this.o.faceExtent, okBase ? { frame, base: okBase } : undefined);
+    const ahead = pre?.region && (!pre.region.R || pre.region.R.length === n) ? pre.region : undefined;
+    const R = ahead ? ahead.R : regionOf(frame, { faces, mask, base, faceExtent: this.o.faceExtent });
     let region = 0;
     if (R) for (let i = 0; i < n; i++) if (R[i] > 0) region++;
     const prev = this.prev && this.prev.out.width === w && this.prev.out.height === h ? this.prev : undefined;

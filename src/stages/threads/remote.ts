@@ -20,7 +20,7 @@ export interface SmootherLike {
 }
 
 /** What moves to the actor with a frame: the motion (made for it alone); the luma and flow plane are copied, the next frame's motion reads them. */
-const preBuffers = (p?: TemporalPrepared) => (p?.motion ? [p.motion.back.u, p.motion.back.v, p.motion.valid] : []);
+const preBuffers = (p?: TemporalPrepared) => [...(p?.motion ? [p.motion.back.u, p.motion.back.v, p.motion.valid] : []), p?.region?.R];
 const copyPlane = (fp: FlowPlane): FlowPlane => ({ ...fp, plane: fp.plane.slice() });
 
 /**
@@ -31,10 +31,11 @@ export async function remoteSmoother(options: TemporalOptions | undefined): Prom
   | (SmootherLike & {
       close(): Promise<void>;
       /**
-       * The input with each frame's luma, flow plane and motion from the frame before, computed
-       * on idle workers, pool size + 1 frames ahead: the smoother's flows leave the sequential path.
+       * The input with each frame's luma, flow plane, changed region (faces, mask, edit; with
+       * `faceExtent`) and motion from the frame before, computed on idle workers, pool size + 1
+       * frames ahead: the smoother's flows and region leave the sequential path.
        */
-      prepared(input: AsyncIterable<FrameItem>, flowMaxSide: number): AsyncIterable<{ item: FrameItem; pre?: TemporalPrepared }>;
+      prepared(input: AsyncIterable<FrameItem>, flowMaxSide: number, faceExtent: number): AsyncIterable<{ item: FrameItem; pre?: TemporalPrepared }>;
     })
   | undefined
 > {
@@ -47,14 +48,16 @@ export async function remoteSmoother(options: TemporalOptions | undefined): Prom
     reset: async () => (await made).call('reset', {}),
     // `base` (the frame before the face stages) is copied, not moved: the caller may share it
     process: async (frame, faces, mask, base, pre) => (await made).call<TemporalFrameResult>('process', { frame, faces, mask, base, pre }, transferable(frame.data, ...preBuffers(pre))),
-    prepared(input, flowMaxSide) {
+    prepared(input, flowMaxSide, faceExtent) {
       let last: Promise<TemporalPrepared> | undefined;
       return mapOrdered(
         input,
         async (item) => {
           // a copy goes: the frame itself moves to the actor later
           const frame = { width: item.frame.width, height: item.frame.height, data: item.frame.data.slice() };
-          const mine = pool.call<TemporalPrepared>({ op: 'task', name: 'temporal.prepare', args: { frame, flowMaxSide } }, transferable(frame.data));
+          // the faces, mask and base are copied (the actor gets them again with the frame)
+          const region = { faces: item.faces, mask: item.mask, base: item.base, faceExtent };
+          const mine = pool.call<TemporalPrepared>({ op: 'task', name: 'temporal.prepare', args: { frame, flowMaxSide, region } }, transferable(frame.data));
           const before = last;
           last = mine;
           const pre = await mine;

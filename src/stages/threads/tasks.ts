@@ -7,7 +7,7 @@ import { combineTimings, FaceAnalyzer } from '../../faces/analyzer.js';
 import type { DeviceRequest } from '../../models/session.js';
 import type { Mask, RgbFrame } from '../../media/frame.js';
 import { cropFrame, frameMetrics } from '../../metrics/frame.js';
-import { prepareTemporal, temporalMotion, TemporalSmoother, type TemporalOptions, type TemporalPrepared } from '../temporal/smoother.js';
+import { prepareTemporal, temporalMotion, TemporalSmoother, type RegionInputs, type TemporalOptions, type TemporalPrepared } from '../temporal/smoother.js';
 import { flowPair, type FlowPlane } from '../../metrics/flicker.js';
 import { peerFlows } from './peer.js';
 import { transferable } from '../../workers/pool.js';
@@ -90,10 +90,10 @@ export const tasks: Record<string, (args: any) => TaskResult | Promise<TaskResul
     const frame = cloneFrame(rgb);
     return { value: { planes: a.planes, rgb, frame, err }, transfer: transferable(rgb.data, frame.data, a.planes.y, a.planes.u, a.planes.v) };
   },
-  /** The temporal smoother's per-frame work that needs no other frame: luma and flow plane. */
-  'temporal.prepare'(a: { frame: RgbFrame; flowMaxSide: number }): TaskResult {
-    const p = prepareTemporal(a.frame, a.flowMaxSide);
-    return { value: p, transfer: transferable(p.xL, p.fp!.plane) };
+  /** The temporal smoother's per-frame work that needs no other frame: luma, flow plane and, with `region`, the changed region. */
+  'temporal.prepare'(a: { frame: RgbFrame; flowMaxSide: number; region?: RegionInputs }): TaskResult {
+    const p = prepareTemporal(a.frame, a.flowMaxSide, a.region);
+    return { value: p, transfer: transferable(p.xL, p.fp!.plane, p.region?.R) };
   },
   /** The motion between two incoming frames (both flows on this worker: several frames run at once). */
   'temporal.motion'(a: { prevL: Float32Array; prevFP: FlowPlane; xL: Float32Array; fp: FlowPlane }): TaskResult {
