@@ -249,6 +249,9 @@ describe('--workers 0 and the default give the same output', () => {
     expect(tt.orderedMs).toBeGreaterThanOrEqual(0);
     expect(tt.orderedMs!).toBeLessThanOrEqual(tt.workerMs);
     expect(serial.report.stages.find((x) => x.name === 'temporal')!.timing!.orderedMs).toBeUndefined();
+    // the main thread's CPU per frame: all the work without workers, a share of it with them
+    expect(pooled.report.timing.mainThreadMsPerFrame).toBeGreaterThan(0);
+    expect(pooled.report.timing.mainThreadMsPerFrame!).toBeLessThan(serial.report.timing.mainThreadMsPerFrame!);
     // the faces models' input preparation (letterbox, mesh crops) is timed apart, inside the stage's own time
     for (const r of [serial, pooled]) {
       const t = r.report.stages.find((x) => x.name === 'faces')!.timing!;

@@ -13,7 +13,9 @@
  *    windows to fill; 375/1500, past where the level settles: BENCH_RSS_LONG=N for another
  *    long length, 0 to leave that pair out); and a model-bound stage's ratio to its
  *    session.run (RRDN, --quality best, 8 frames); and the 480p default pipeline pinned to 1, 2,
- *    4, ... cores and all of them (taskset): fps, speed-up and efficiency against one core.
+ *    4, ... cores and all of them (taskset): fps, speed-up and efficiency against one core, and
+ *    the two per-frame serial parts that cap the fps on any core count (the in-order temporal
+ *    step, the main thread).
  *    BENCH_ONLY=workers runs just this part, BENCH_ONLY=cores just the core scaling.
  * Writes reports/bench.json.
  */
@@ -216,6 +218,7 @@ async function coreScalingBench(input: string, mask: string, frames: number, tmp
       cpuMsPerFrame: rep.timing.cpuPercent === undefined ? null : round((rep.timing.cpuPercent / 100) * (1000 / rep.timing.fps), 1),
       peakRssMb: rep.timing.peakRssMb,
       stagesCriticalMsPerFrame: Object.fromEntries(rep.stages.filter((x) => x.ran).map((x) => [x.name, x.timing?.criticalMsPerFrame ?? null])),
+      mainThreadMsPerFrame: rep.timing.mainThreadMsPerFrame ?? null,
       // the in-order step (the temporal blend): its own CPU and its wall time per frame
       orderedStep: Object.fromEntries(rep.stages.filter((x) => x.timing?.orderedWallMsPerFrame).map((x) => [x.name, { cpuMsPerFrame: x.timing!.orderedMsPerFrame, wallMsPerFrame: x.timing!.orderedWallMsPerFrame }])),
     };
@@ -233,11 +236,16 @@ async function coreScalingBench(input: string, mask: string, frames: number, tmp
     cpus: cpus.length,
     scaling: counts.map((k, i) => ({ cores: k, fps: fpsOf(i), speedup: round(fpsOf(i) / base, 3), efficiency: round(fpsOf(i) / (base * k), 3) })),
     oneCore: { fpsWorkers0: serialFps, fpsDefault: base, defaultOverWorkers0: round(base / serialFps, 3) },
-    // frames pass the in-order step one at a time: its wall time per frame on all the cores caps the fps on any number
+    // Two steps take every frame one at a time, so they cap the fps on any number of cores: the
+    // in-order step (its wall time per frame on all the cores) and the main thread (its CPU time
+    // per frame). Per round the slowest in-order step (one stage has one today), then the rounds' mean.
     fpsCapFromOrderedStep: (() => {
-      // per round the slowest such step (one stage has one today), then the rounds' mean
       const walls = rounds.map((r) => Math.max(0, ...Object.values(r.runs[r.runs.length - 1].orderedStep).map((o) => o.wallMsPerFrame ?? 0)));
       return walls.every((w) => w > 0) ? round(1000 / mean(walls), 1) : null;
+    })(),
+    fpsCapFromMainThread: (() => {
+      const ms = rounds.map((r) => r.runs[r.runs.length - 1].mainThreadMsPerFrame ?? 0);
+      return ms.every((m) => m > 0) ? round(1000 / mean(ms), 1) : null;
     })(),
     rounds,
   };

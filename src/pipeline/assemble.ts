@@ -64,6 +64,8 @@ export interface RunFacts {
   cpuPipeline: NodeJS.CpuUsage;
   /** CPU time of the run's ffprobe/ffmpeg children up to the encoded output (Linux only). */
   childCpuMs?: number;
+  /** CPU time of the main thread from the first frame to the encoded output. */
+  mainThreadLoopMs?: number;
   workers: number;
   metrics?: RunReport['metrics'];
   metricsSkipped?: string;
@@ -115,6 +117,8 @@ export function assembleReport(f: RunFacts): RunReport {
       // the same with the ffmpeg decoders and encoders the run started (the encoder's last
       // frames are encoded after the pipeline's own work ends)
       ...(f.childCpuMs !== undefined ? { cpuPercentWithFfmpeg: Math.round(((ownCpuMs + f.childCpuMs) / f.wallPipelineMs) * 100) } : {}),
+      // the main thread is one thread: no number of cores runs the frames faster than 1000 / this
+      ...(f.mainThreadLoopMs !== undefined && f.frames > 0 ? { mainThreadMsPerFrame: +(f.mainThreadLoopMs / f.frames).toFixed(2) } : {}),
     },
     ...(f.metrics ? { metrics: f.metrics } : {}),
     ...(f.metricsSkipped ? { metricsSkipped: f.metricsSkipped } : {}),

@@ -8,7 +8,7 @@ import { promises as fs, constants as fsc, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensureWritableDir, removeStalePartials, type VideoEncoder } from '../media/encode.js';
 import { probeVideo, type VideoInfo } from '../media/probe.js';
-import { childrenCpuMs, configureWorkers } from '../workers/pool.js';
+import { childrenCpuMs, configureWorkers, threadCpuMs } from '../workers/pool.js';
 import { packageRoot } from '../util/paths.js';
 import { resetDeviceState, setNativeLogging } from '../models/session.js';
 import { stageRunReports } from '../report/write.js';
@@ -196,6 +196,7 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
   const artefacts = new Artefacts(opts.reportDir, total, opts.thumbnails, Math.min(480, Math.max(targetSize?.width ?? video.width, 240)));
   const perFrameValues: NonNullable<RunReport['perFrameValues']> = [];
   const tLoop = performance.now();
+  const mainLoop0 = threadCpuMs();
   let streamed;
   try {
     streamed = await streamAndEncode({
@@ -227,6 +228,7 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
   const { encoder, frames: done, outSize, reports: stageReports } = streamed;
   try {
     const wallPipeline = performance.now() - t0;
+    const mainThreadLoopMs = threadCpuMs() - mainLoop0;
     const cpuPipeline = process.cpuUsage(cpu0);
     const children1 = childrenCpuMs();
     const childCpuMs = children0 !== undefined && children1 !== undefined ? children1 - children0 : undefined;
@@ -248,6 +250,7 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
       wallPipelineMs: wallPipeline,
       cpuPipeline,
       childCpuMs,
+      mainThreadLoopMs,
       workers,
       metrics: scored.metrics,
       metricsSkipped: scored.skipped,

@@ -34,7 +34,20 @@ export interface RunReport {
   settings: Record<string, unknown>;
   device: string;
   stages: StageReport[];
-  timing: { wallMs: number; fps: number; peakRssMb: number; workers?: number; cpuPercent?: number; cpuPercentWithFfmpeg?: number };
+  timing: {
+    wallMs: number;
+    fps: number;
+    peakRssMb: number;
+    workers?: number;
+    cpuPercent?: number;
+    cpuPercentWithFfmpeg?: number;
+    /**
+     * The main thread's CPU time per frame from the first frame to the encoded output
+     * (scheduling, the decoder's and encoder's pipes, the stages' main-thread parts). One
+     * thread: the frame rate cannot pass 1000 / this on any number of cores.
+     */
+    mainThreadMsPerFrame?: number;
+  };
   /**
    * Scores against the reference. `after` = the restored output; `before` = the input
    * resized to the reference size with bicubic (what a plain upscale would give).
