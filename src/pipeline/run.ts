@@ -8,7 +8,7 @@ import { promises as fs, constants as fsc, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensureWritableDir, removeStalePartials, type VideoEncoder } from '../media/encode.js';
 import { probeVideo, type VideoInfo } from '../media/probe.js';
-import { childrenCpuMs, configureWorkers, threadCpuMs } from '../workers/pool.js';
+import { childrenCpuMs, configureWorkers, threadClockIsCpu, threadCpuMs } from '../workers/pool.js';
 import { packageRoot } from '../util/paths.js';
 import { resetDeviceState, setNativeLogging } from '../models/session.js';
 import { stageRunReports } from '../report/write.js';
@@ -228,7 +228,8 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
   const { encoder, frames: done, outSize, reports: stageReports } = streamed;
   try {
     const wallPipeline = performance.now() - t0;
-    const mainThreadLoopMs = threadCpuMs() - mainLoop0;
+    // (where there is no thread clock it would be wall time: left out)
+    const mainThreadLoopMs = threadClockIsCpu() ? threadCpuMs() - mainLoop0 : undefined;
     const cpuPipeline = process.cpuUsage(cpu0);
     const children1 = childrenCpuMs();
     const childCpuMs = children0 !== undefined && children1 !== undefined ? children1 - children0 : undefined;

@@ -90,6 +90,12 @@ export function threadCpuMs(): number {
   return performance.now();
 }
 
+/** Whether threadCpuMs reads this thread's CPU time (Linux), not the wall clock. */
+export function threadClockIsCpu(): boolean {
+  threadCpuMs();
+  return schedstat !== false;
+}
+
 /**
  * The clock a stage's work is measured by where it runs: the thread's CPU time in a pool
  * worker (as CostMeter counts a task there), the wall clock on the main thread (where

@@ -19,7 +19,7 @@ export interface SmootherLike {
   process(frame: RgbFrame, faces?: Face[], mask?: Mask, base?: RgbFrame, pre?: TemporalPrepared): TemporalFrameResult | Promise<TemporalFrameResult>;
 }
 
-/** What moves to the actor with a frame: the motion (made for it alone); the luma and flow plane are copied, the next frame's motion reads them. */
+/** What moves to the actor with a frame: the motion and the region (made for it alone); the luma and flow plane are copied, the next frame's motion reads them. */
 const preBuffers = (p?: TemporalPrepared) => [...(p?.motion ? [p.motion.back.u, p.motion.back.v, p.motion.valid] : []), p?.region?.R];
 const copyPlane = (fp: FlowPlane): FlowPlane => ({ ...fp, plane: fp.plane.slice() });
 

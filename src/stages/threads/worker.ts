@@ -99,7 +99,8 @@ parentPort!.on('message', (m: Msg) => {
     helperCpu.ms = 0;
     try {
       const r = await handle(m);
-      parentPort!.postMessage({ id: m.id, ok: true, value: r.value, ms: performance.now() - t0, cpuMs: threadCpuMs() - c0 + helperCpu.ms, ownCpuMs: threadCpuMs() - c0, runMs: r.runMs, runs: r.runs, prepMs: r.prepMs }, r.transfer ?? []);
+      const own = threadCpuMs() - c0;
+      parentPort!.postMessage({ id: m.id, ok: true, value: r.value, ms: performance.now() - t0, cpuMs: own + helperCpu.ms, ownCpuMs: own, runMs: r.runMs, runs: r.runs, prepMs: r.prepMs }, r.transfer ?? []);
     } catch (e) {
       const err = e as Error;
       parentPort!.postMessage({ id: m.id, ok: false, error: { message: err?.message ?? String(e), stack: err?.stack, name: err?.name }, ms: performance.now() - t0 });
