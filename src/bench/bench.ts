@@ -73,6 +73,11 @@ async function squareMask(tmp: string, side: number): Promise<string> {
   return f;
 }
 
+/** The CLI arguments of the workers bench's default pipeline (x4, the mask, faces, temporal); `workers` undefined = the default. */
+function defaultPipelineArgs(input: string, mask: string, reportDir: string, workers?: number): string[] {
+  return [input, '--scale', '4', '--mask', mask, '--thumbnails', '0', '--report-dir', reportDir, ...(workers === undefined ? [] : ['--workers', String(workers)])];
+}
+
 /** The default pipeline (x4 from 120x120 or 180x180, mask, faces, temporal) with --workers 0 and the default. */
 async function workersBench(tmp: string, log: (m: string) => void): Promise<Record<string, unknown>> {
   const clip = (side: number, frames: number) => squareClip(tmp, side, frames);
@@ -82,7 +87,7 @@ async function workersBench(tmp: string, log: (m: string) => void): Promise<Reco
   const load = () => os.loadavg().map((x) => round(x, 2));
   const one = (input: string, mask: string, workers: number | undefined, tag: string) => {
     const before = load();
-    const rep = restore([input, '--scale', '4', '--mask', mask, '--thumbnails', '0', '--report-dir', path.join(tmp, tag), ...(workers === undefined ? [] : ['--workers', String(workers)])]);
+    const rep = restore(defaultPipelineArgs(input, mask, path.join(tmp, tag), workers));
     const models: Record<string, unknown> = {};
     for (const st of rep.stages) {
       if (!st.timing?.modelRuns) continue;
@@ -209,7 +214,7 @@ async function coreScalingBench(input: string, mask: string, frames: number, tmp
   const counts = [...new Set([1, 2, 4, 8, 16, 32, 64].filter((k) => k < cpus.length).concat(cpus.length))];
   log(`bench: workers, core scaling of the 480p default pipeline on ${counts.join(', ')} of ${cpus.length} CPUs ...`);
   const pinned = (k: number, workers?: number) => {
-    const rep = restore([input, '--scale', '4', '--mask', mask, '--thumbnails', '0', '--report-dir', path.join(tmp, `cores-${k}-${workers ?? 'd'}`), ...(workers === undefined ? [] : ['--workers', String(workers)])], cpus.slice(0, k).join(','));
+    const rep = restore(defaultPipelineArgs(input, mask, path.join(tmp, `cores-${k}-${workers ?? 'd'}`), workers), cpus.slice(0, k).join(','));
     return {
       cores: k,
       workers: rep.timing.workers,

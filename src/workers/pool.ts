@@ -265,7 +265,7 @@ export class WorkerPool {
           job.meter.taskWallMs += performance.now() - job.t0;
           job.meter.tasks++;
           if (job.msg.op === 'actor.call') {
-            job.meter.orderedMs += m.ownCpuMs ?? m.cpuMs ?? 0;
+            job.meter.orderedMs += m.ownCpuMs ?? 0;
             job.meter.orderedWallMs += m.ms ?? 0;
             job.meter.orderedCalls++;
           }
