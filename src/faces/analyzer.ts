@@ -7,7 +7,7 @@
 import type { RgbFrame } from '../media/frame.js';
 import { openModel } from '../models/registry.js';
 import { ort, type DeviceRequest } from '../models/session.js';
-import { addPrepCost, workClock } from '../workers/pool.js';
+import { addPrepCost } from '../workers/pool.js';
 import { applyAffine, invertAffine, warpAffineTensor } from './align.js';
 import { boxIou, decodeDetections, FULL_RANGE, letterbox, SHORT_RANGE, ssdAnchors, type BlazeFaceSpec, type RawDetection } from './blazeface.js';
 import { fiveFromKeypoints, fiveFromMesh, MESH_INPUT, MESH_POINTS, roiFromDetection, roiMatrix, type Roi } from './mesh.js';
@@ -120,9 +120,9 @@ export class FaceAnalyzer {
   }
 
   private async runDetector(d: Detector, frame: RgbFrame) {
-    const c0 = workClock();
+    const c0 = performance.now();
     const lb = letterbox(frame, d.spec.inputSize);
-    addPrepCost(workClock() - c0);
+    addPrepCost(performance.now() - c0);
     const S = d.spec.inputSize;
     const res = await d.session.run({ [d.input]: new ort.Tensor('float32', lb.tensor, [1, S, S, 3]) });
     const reg = res[d.outputs[0]].data as Float32Array;
@@ -219,9 +219,9 @@ export class FaceAnalyzer {
       this.timings.meshCalls++;
       const m = roiMatrix(roi, MESH_INPUT);
       // the crop's bytes / 255, without the crop
-      const c0 = workClock();
+      const c0 = performance.now();
       const x = warpAffineTensor(frame, m, MESH_INPUT, MESH_INPUT);
-      addPrepCost(workClock() - c0);
+      addPrepCost(performance.now() - c0);
       const res = await this.mesh.session.run({ [this.mesh.input]: new ort.Tensor('float32', x, [1, MESH_INPUT, MESH_INPUT, 3]) });
       const raw = res[this.mesh.outputs[0]].data as Float32Array;
       const logit = (res[this.mesh.outputs[1]].data as Float32Array)[0];

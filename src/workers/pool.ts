@@ -32,9 +32,12 @@ export class CostMeter {
   /** and wall time on the main thread (scaled to CPU time with the rest of the main thread's, see runStages). */
   runMainMs = 0;
   runs = 0;
-  /** Time its models' inputs took to prepare (resizes, crops: see addPrepCost): CPU time in workers, */
+  /**
+   * Time its models' inputs took to prepare (resizes, crops: see addPrepCost): in workers, wall
+   * time scaled by the CPU share of the task it was part of (worker.ts),
+   */
   prepMs = 0;
-  /** and wall time on the main thread. */
+  /** and wall time on the main thread (scaled with the rest of the main thread's, see runStages). */
   prepMainMs = 0;
   /**
    * Its actors' calls (the steps that must run one after another, in order: the temporal
@@ -163,7 +166,10 @@ export function addRunCost(ms: number): void {
 /**
  * Add the time a model's input took to prepare (the detector's letterbox, the face mesh's
  * crop) to the current meter: part of the stage's own time, shown apart from it so the stage's
- * ratio to its raw model time can be read without it. Measure it with workClock.
+ * ratio to its raw model time can be read without it. Measure it with the wall clock
+ * (performance.now): these spans are ~0.5-2 ms, which the thread clock (4 ms ticks) reads as 0
+ * or a whole tick, so a short clip's sum could read 0; a worker scales its task's sum by that
+ * task's CPU share, the main thread's is scaled with the rest of its time.
  */
 export function addPrepCost(ms: number): void {
   const m = costScope.getStore();

@@ -100,7 +100,10 @@ parentPort!.on('message', (m: Msg) => {
     try {
       const r = await handle(m);
       const own = threadCpuMs() - c0;
-      parentPort!.postMessage({ id: m.id, ok: true, value: r.value, ms: performance.now() - t0, cpuMs: own + helperCpu.ms, ownCpuMs: own, runMs: r.runMs, runs: r.runs, prepMs: r.prepMs }, r.transfer ?? []);
+      const wall = performance.now() - t0;
+      // input preparation was timed by the wall clock (see addPrepCost): its share of the task's CPU time
+      const prepMs = r.prepMs === undefined ? undefined : r.prepMs * Math.min(1, own / Math.max(1e-3, wall));
+      parentPort!.postMessage({ id: m.id, ok: true, value: r.value, ms: wall, cpuMs: own + helperCpu.ms, ownCpuMs: own, runMs: r.runMs, runs: r.runs, prepMs }, r.transfer ?? []);
     } catch (e) {
       const err = e as Error;
       parentPort!.postMessage({ id: m.id, ok: false, error: { message: err?.message ?? String(e), stack: err?.stack, name: err?.name }, ms: performance.now() - t0 });
