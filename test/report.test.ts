@@ -100,7 +100,7 @@ beforeAll(async () => {
       },
       { name: 'swap', backend: 'none', ran: false, reason: `no --identity given <for ${NASTY}>`, frames: 0, ms: 0, msPerFrame: 0 },
     ],
-    timing: { wallMs: 1834, fps: 6.54, peakRssMb: 212 },
+    timing: { wallMs: 1834, fps: 6.54, pipelineMs: 1529, scoringMs: 305, scoringShare: 0.199, peakRssMb: 212 },
     metrics: {
       after: summarize(perFrame.map((p) => p.after)),
       before: summarize(perFrame.map((p) => p.before!)),
@@ -250,6 +250,8 @@ describe('writeRunReports', () => {
     const up = /<tr class="ran" data-stage="upscale">[\s\S]*?<\/tr>/.exec(html)![0];
     expect(up).toContain('<td class="num">2.50<div class="muted timing">models 2.00 (stage 1.25x)<br>in order 1.50</div></td>');
     expect(up).toContain('<td class="num critical">1.50</td>');
+    // the metrics pass's share of the wall time, under the speed
+    expect(html).toContain('wall 1.83 s, of which scoring 305 ms');
     const inp = /<tr class="ran" data-stage="inpaint">[\s\S]*?<\/tr>/.exec(html)![0];
     expect(inp).toContain('<td class="num critical">—</td>');
     expect(html).toContain(a.definitions.ssim.replace(/&/g, '&amp;'));

@@ -261,6 +261,13 @@ describe('--workers 0 and the default give the same output', () => {
     }
     const critical = pooled.report.stages.reduce((s, r) => s + (r.timing?.criticalMs ?? 0), 0);
     expect(critical).toBeLessThanOrEqual(pooled.report.timing.wallMs);
+    // the metrics pass against --reference is timed apart: after the encoded output, inside the run's wall time
+    for (const r of [serial, pooled]) {
+      const t = r.report.timing;
+      expect(t.scoringMs).toBeGreaterThan(0);
+      expect(t.pipelineMs! + t.scoringMs!).toBeLessThanOrEqual(t.wallMs + 1);
+      expect(t.scoringShare).toBeCloseTo(t.scoringMs! / t.pipelineMs!, 2);
+    }
   });
 
   it('bit-identical with back-projection over neighbouring frames (--sr-frames 1): flows and finish in the workers', async () => {

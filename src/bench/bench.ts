@@ -16,7 +16,9 @@
  *    4, ... cores and all of them (taskset): fps, speed-up and efficiency against one core, and
  *    the two per-frame serial parts that cap the fps on any core count (the in-order temporal
  *    step, the main thread).
- *    BENCH_ONLY=workers runs just this part, BENCH_ONLY=cores just the core scaling.
+ *    BENCH_ONLY=workers runs just this part, BENCH_ONLY=cores just the core scaling;
+ *  - scoring: what the metrics pass against --reference adds to the 480p default pipeline,
+ *    with the default workers and --workers 0 (BENCH_ONLY=scoring runs just this).
  * Writes reports/bench.json.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -274,6 +276,47 @@ function modelHeavyBench(input: string, tmp: string, log: (m: string) => void): 
   };
 }
 
+/**
+ * What scoring against a reference adds (issue: the metrics pass runs in workers too, so that
+ * scoring does not double the run): the 480p default pipeline with --reference (the same frames
+ * at 480x480), default workers and --workers 0, alternated. The metrics pass decodes output,
+ * reference and the bicubic "before" in lock-step and scores each frame (in a worker when there
+ * are workers) while ffmpeg's psnr/ssim filters run alongside.
+ */
+async function scoringBench(tmp: string, log: (m: string) => void): Promise<Record<string, unknown>> {
+  const frames = Number(process.env.BENCH_FRAMES_480 ?? 90);
+  log(`bench: scoring, the 480p default pipeline with --reference (${frames} frames): default, --workers 0, alternated ...`);
+  const input = squareClip(tmp, 120, frames);
+  const reference = squareClip(tmp, 480, frames);
+  const mask = await squareMask(tmp, 120);
+  const one = (workers: number | undefined, i: number) => {
+    const rep = restore([...defaultPipelineArgs(input, mask, path.join(tmp, `score-${workers ?? 'd'}-${i}`), workers), '--reference', reference]);
+    const t = rep.timing;
+    if (t.scoringMs === undefined || t.pipelineMs === undefined) throw new Error(`bench: the run with --reference reported no scoring time (${rep.metricsSkipped ?? 'no reason given'})`);
+    return {
+      workers: t.workers ?? 0,
+      pipelineMs: t.pipelineMs,
+      scoringMs: t.scoringMs,
+      scoringMsPerFrame: round(t.scoringMs / rep.output.frames),
+      scoringShare: t.scoringShare ?? null,
+      psnrY: rep.metrics?.ffmpeg?.psnr?.y ?? null,
+    };
+  };
+  const runs = [undefined, 0, undefined, 0].map((w, i) => one(w, i));
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const pooled = runs.filter((r) => r.workers !== 0), serial = runs.filter((r) => r.workers === 0);
+  return {
+    clip: `120x120 x4 -> 480x480, ${frames} frames, mask + faces + temporal, --reference 480x480`,
+    scoringMsPerFrameDefault: round(mean(pooled.map((r) => r.scoringMsPerFrame))),
+    scoringMsPerFrameWorkers0: round(mean(serial.map((r) => r.scoringMsPerFrame))),
+    // what the metrics pass adds to the run's wall time up to the encoded output
+    scoringShareDefault: round(mean(pooled.map((r) => r.scoringShare ?? 0)), 3),
+    scoringShareWorkers0: round(mean(serial.map((r) => r.scoringShare ?? 0)), 3),
+    scoringSpeedUp: round(mean(serial.map((r) => r.scoringMs)) / mean(pooled.map((r) => r.scoringMs)), 3),
+    runs,
+  };
+}
+
 async function main() {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'restore-bench-'));
   const log = (m: string) => process.stderr.write(`${m}\n`);
@@ -287,6 +330,10 @@ async function main() {
     }
     if (process.env.BENCH_ONLY === 'workers') {
       out.workers = await workersBench(tmp, log);
+      return;
+    }
+    if (process.env.BENCH_ONLY === 'scoring') {
+      out.scoring = await scoringBench(tmp, log);
       return;
     }
     // ---- 720p clips from the fixture (square 384 → 720x720, centred in 1280x720)
@@ -384,6 +431,7 @@ async function main() {
       swapMeshFaceWidth: swap.faceWidth,
     };
     out.workers = await workersBench(tmp, log);
+    out.scoring = await scoringBench(tmp, log);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
     writeOut(out);

@@ -61,6 +61,8 @@ export interface RunFacts {
   stages: StageReport[];
   wallMs: number;
   wallPipelineMs: number;
+  /** Wall time of the metrics pass against the reference, when it ran. */
+  scoringMs?: number;
   cpuPipeline: NodeJS.CpuUsage;
   /** CPU time of the run's ffprobe/ffmpeg children up to the encoded output (Linux only). */
   childCpuMs?: number;
@@ -110,6 +112,10 @@ export function assembleReport(f: RunFacts): RunReport {
     timing: {
       wallMs: Math.round(f.wallMs),
       fps: +(f.frames / (f.wallPipelineMs / 1000)).toFixed(2),
+      pipelineMs: Math.round(f.wallPipelineMs),
+      // the metrics pass (lock-step decode of output, reference and "before", PSNR/SSIM per
+      // frame, ffmpeg's psnr/ssim filters alongside) after the encoded output
+      ...(f.scoringMs !== undefined ? { scoringMs: Math.round(f.scoringMs), scoringShare: +(f.scoringMs / f.wallPipelineMs).toFixed(3) } : {}),
       peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
       workers: f.workers,
       // process CPU time (all threads) over wall time, up to the encoded output (before metrics)

@@ -234,7 +234,9 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
     const children1 = childrenCpuMs();
     const childCpuMs = children0 !== undefined && children1 !== undefined ? children1 - children0 : undefined;
     const faceSheet = await artefacts.faceSheet();
+    const scoring0 = performance.now();
     const scored = await score(opts, { encoder, reference, video, done, outSize, workers, signal, log, artefacts, hooks });
+    const scoringMs = scored.metrics ? performance.now() - scoring0 : undefined;
     notes.push(...scored.notes);
     const tn = timingNote(stageReports, workers, wallPipeline);
     if (tn) notes.push(tn);
@@ -249,6 +251,7 @@ export async function runRestore(opts: RestoreOptions, hooks: RunHooks = {}): Pr
       stages: stageReports,
       wallMs: performance.now() - t0,
       wallPipelineMs: wallPipeline,
+      scoringMs,
       cpuPipeline,
       childCpuMs,
       mainThreadLoopMs,

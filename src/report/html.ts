@@ -327,7 +327,7 @@ export async function renderReportHtml(report: RunReport, opts: RenderOptions): 
     kpis.push(kpi('Quality metrics', '—', esc(report.metricsSkipped ?? 'not computed')));
   }
   kpis.push(kpi('Frames', String(report.output.frames), `${esc(report.output.width)}×${esc(report.output.height)} @ ${esc(fpsLabel(report.output.fps))} fps`));
-  kpis.push(kpi('Speed', `${fmt(report.timing.fps, 2)} <span class="unit">fps</span>`, `wall ${fmtMs(report.timing.wallMs)}`));
+  kpis.push(kpi('Speed', `${fmt(report.timing.fps, 2)} <span class="unit">fps</span>`, `wall ${fmtMs(report.timing.wallMs)}${report.timing.scoringMs !== undefined ? `, of which scoring ${fmtMs(report.timing.scoringMs)}` : ''}`));
   kpis.push(kpi('Peak memory', `${fmt(report.timing.peakRssMb, 0)} <span class="unit">MB</span>`, `device ${esc(report.device)}`));
 
   // ---- quality section

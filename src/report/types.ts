@@ -36,7 +36,17 @@ export interface RunReport {
   stages: StageReport[];
   timing: {
     wallMs: number;
+    /** Frames over the wall time from the start to the encoded output (before the metrics pass). */
     fps: number;
+    /** Wall time from the start to the encoded output. */
+    pipelineMs?: number;
+    /**
+     * Wall time of the metrics pass against --reference, when it ran (the output, reference and
+     * bicubic "before" decoded in lock-step and scored, in workers when there are workers), and
+     * its ratio to pipelineMs: what scoring adds to the run.
+     */
+    scoringMs?: number;
+    scoringShare?: number;
     peakRssMb: number;
     workers?: number;
     cpuPercent?: number;
