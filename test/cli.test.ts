@@ -146,6 +146,18 @@ describe('a run', () => {
     });
   });
 
+  it('the summary on stderr: frames, time, fps and what scoring against --reference took, each stage, the scores', () => {
+    const dir = path.join(tmp.dir, 'summary');
+    const r = restore([CASE('input.mp4'), '--reference', CASE('reference.mp4'), '--max-frames', '3', '--upscale', 'lanczos', '--no-progress', '--report-dir', dir]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^restored 3 frames \(384x384\) in \d+\.\d s \(\d+(\.\d+)? fps; scoring took \d+\.\d s of it\) -> /m);
+    expect(r.stderr).toMatch(/^ {2}upscale +lanczos +\d+(\.\d+)? ms\/frame$/m);
+    expect(r.stderr).toMatch(/^ {2}ffmpeg psnr: Y \d+\.\d\d /m);
+    const j = JSON.parse(readFileSync(path.join(dir, 'report.json'), 'utf8'));
+    expect(j.timing.scoringMs).toBeGreaterThan(0);
+    expect(j.timing.pipelineMs + j.timing.scoringMs).toBeLessThanOrEqual(j.timing.wallMs + 1);
+  });
+
   it("SIGINT stops the run: exit 130, no output under the final name, no temp file left", async () => {
     const dir = path.join(tmp.dir, 'interrupted');
     const child = spawn(process.execPath, [CLI, CASE('input.mp4'), '--scale', '4', '--upscale', 'rdn', '--report-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });

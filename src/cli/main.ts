@@ -132,7 +132,9 @@ ${EXIT_HELP}`,
         if (opts.json) printJson({ ok: true, out: r.out, reportDir: r.reportDir, files: r.files, report: r.report });
         else {
           const m = r.report.metrics;
-          log.info(`restored ${r.report.output.frames} frames (${r.report.output.width}x${r.report.output.height}) in ${(r.report.timing.wallMs / 1000).toFixed(1)} s -> ${r.out}`);
+          const t = r.report.timing;
+          const scoring = t.scoringMs !== undefined ? `; scoring took ${(t.scoringMs / 1000).toFixed(1)} s of it` : '';
+          log.info(`restored ${r.report.output.frames} frames (${r.report.output.width}x${r.report.output.height}) in ${(t.wallMs / 1000).toFixed(1)} s (${t.fps} fps${scoring}) -> ${r.out}`);
           for (const s of r.report.stages) log.info(`  ${s.name.padEnd(13)} ${s.ran ? s.backend.padEnd(16) + ` ${s.msPerFrame} ms/frame` : 'did not run: ' + (s.reason ?? '')}`);
           if (m) {
             const b = m.before;
