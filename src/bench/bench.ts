@@ -22,7 +22,7 @@
  * Writes reports/bench.json.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -40,6 +40,7 @@ import { benchSwapBackend } from './swap.js';
 const CLI = path.join(packageRoot, 'dist', 'cli', 'main.js');
 const fixture = (...p: string[]) => path.join(packageRoot, 'fixtures', ...p);
 const round = (x: number, d = 2) => +x.toFixed(d);
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 function ff(args: string[]): void {
   execFileSync(resolveFfmpeg().ffmpeg, ['-hide_banner', '-loglevel', 'error', '-y', ...args]);
@@ -63,6 +64,7 @@ function stageTable(rep: RunReport): Record<string, number | string> {
 /** The fixture looped to `frames` frames and shrunk to side x side (the workers bench's input). */
 function squareClip(tmp: string, side: number, frames: number): string {
   const f = path.join(tmp, `w${side}-${frames}.mp4`);
+  if (existsSync(f)) return f; // made already by another part of this run (same folder, same arguments)
   ff(['-stream_loop', '-1', '-i', fixture('videos', 'astronaut-pan.mp4'), '-vf', `scale=${side}:${side}:flags=area`, '-frames:v', String(frames), '-c:v', 'libx264', '-crf', '14', '-pix_fmt', 'yuv420p', '-an', f]);
   return f;
 }
@@ -71,6 +73,7 @@ function squareClip(tmp: string, side: number, frames: number): string {
 async function squareMask(tmp: string, side: number): Promise<string> {
   const { mask } = rasterizeShapes(side, side, makeShapes(side, side, 1, 3));
   const f = path.join(tmp, `mask${side}.png`);
+  if (existsSync(f)) return f;
   await sharp(Buffer.from(mask.data), { raw: { width: side, height: side, channels: 1 } }).png().toFile(f);
   return f;
 }
@@ -126,7 +129,6 @@ async function workersBench(tmp: string, log: (m: string) => void): Promise<Reco
     const got = runs.map((w, i) => one(input, mask, w, `w${side}-${i}`));
     const serial = got.filter((g) => g.workers === 0);
     const pooled = got.filter((g) => g.workers !== 0);
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     res[out] = {
       clip: `${side}x${side} x4 -> ${side * 4}x${side * 4}, ${frames} frames, mask + faces + temporal`,
       fpsWorkers0: round(mean(serial.map((g) => g.fps)), 3),
@@ -234,7 +236,6 @@ async function coreScalingBench(input: string, mask: string, frames: number, tmp
   // host's load moves), the figures their means. On one core, --workers 0 runs beside the
   // default: what the pool costs where it cannot overlap anything.
   const rounds = [0, 1].map(() => ({ serial: pinned(1, 0), runs: counts.map((k) => pinned(k)) }));
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const fpsOf = (i: number) => round(mean(rounds.map((r) => r.runs[i].fps)), 3);
   const base = fpsOf(0);
   const serialFps = round(mean(rounds.map((r) => r.serial.fps)), 3);
@@ -298,20 +299,19 @@ async function scoringBench(tmp: string, log: (m: string) => void): Promise<Reco
       pipelineMs: t.pipelineMs,
       scoringMs: t.scoringMs,
       scoringMsPerFrame: round(t.scoringMs / rep.output.frames),
-      scoringShare: t.scoringShare ?? null,
+      scoringShare: round(t.scoringMs / t.pipelineMs, 3),
       psnrY: rep.metrics?.ffmpeg?.psnr?.y ?? null,
     };
   };
   const runs = [undefined, 0, undefined, 0].map((w, i) => one(w, i));
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const pooled = runs.filter((r) => r.workers !== 0), serial = runs.filter((r) => r.workers === 0);
   return {
     clip: `120x120 x4 -> 480x480, ${frames} frames, mask + faces + temporal, --reference 480x480`,
     scoringMsPerFrameDefault: round(mean(pooled.map((r) => r.scoringMsPerFrame))),
     scoringMsPerFrameWorkers0: round(mean(serial.map((r) => r.scoringMsPerFrame))),
     // what the metrics pass adds to the run's wall time up to the encoded output
-    scoringShareDefault: round(mean(pooled.map((r) => r.scoringShare ?? 0)), 3),
-    scoringShareWorkers0: round(mean(serial.map((r) => r.scoringShare ?? 0)), 3),
+    scoringShareDefault: round(mean(pooled.map((r) => r.scoringShare)), 3),
+    scoringShareWorkers0: round(mean(serial.map((r) => r.scoringShare)), 3),
     scoringSpeedUp: round(mean(serial.map((r) => r.scoringMs)) / mean(pooled.map((r) => r.scoringMs)), 3),
     runs,
   };
